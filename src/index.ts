@@ -1,0 +1,42 @@
+/**
+ * Oven: production-grade Server-Sent Events for TypeScript servers.
+ *
+ * This entry point is web-standard (no `node:` imports): the encoder, the web `Response`,
+ * channels, the shutdown registry and the errors. Node's `sendEventStream` is in
+ * `oven-sse/node`; framework helpers are in `oven-sse/fastify`, `oven-sse/hono`, `oven-sse/koa`.
+ *
+ * @module
+ */
+
+export { type Channel, createChannel } from './channels/channel.ts'
+export {
+  DEFAULT_SEPARATOR,
+  type EncodeOptions,
+  type EventInit,
+  encodeEvent,
+  type Separator,
+  type Serializer,
+  ServerSentEvent,
+} from './encoder/encode.ts'
+export { isSseError, SseError, type SseErrorCode } from './errors.ts'
+export {
+  type CloseAllOptions,
+  defaultRegistry,
+  StreamRegistry,
+} from './shutdown/registry.ts'
+export {
+  type ClosableServer,
+  installShutdownHandlers,
+  type ShutdownHandlerOptions,
+} from './shutdown/signals.ts'
+export { DEFAULT_PING } from './stream/options.ts'
+export type {
+  CloseReason,
+  Content,
+  ContentItem,
+  ContentSource,
+  HeadersInput,
+  StreamContext,
+  StreamOptions,
+} from './stream/types.ts'
+export { EventSourceResponse, type EventSourceResponseOptions } from './transports/web.ts'

@@ -1,0 +1,114 @@
+/**
+ * Tracks open streams so a server can end them all cleanly when it stops.
+ *
+ * @module
+ */
+
+import { invalidOption } from '../errors.ts'
+import type { CloseReason } from '../stream/types.ts'
+
+/**
+ * What the registry needs from a stream.
+ *
+ * @internal
+ */
+export interface ShutdownTarget {
+  /** Starts ending the stream; `grace` is the registry's grace in ms. */
+  beginShutdown(grace: number): void
+  /** Settles once the stream has ended. */
+  readonly closed: Promise<CloseReason>
+}
+
+/** Options of {@link StreamRegistry.closeAll}. */
+export interface CloseAllOptions {
+  /**
+   * How long (ms) each stream's source may go on after `ctx.signal` aborts with reason
+   * `shutdown`, to send farewell events. A stream's own `shutdownGrace` overrides it.
+   * @defaultValue `0`
+   */
+  grace?: number | undefined
+}
+
+/**
+ * The open streams of one server (or of one test). Streams join the registry given in their
+ * `registry` option, or {@link defaultRegistry}.
+ *
+ * After {@link StreamRegistry.closeAll} has begun, new streams end at once with reason
+ * `shutdown` — the server is going away — until {@link StreamRegistry.reset} is called. The state
+ * belongs to this registry alone: nothing is global or sticky across registries.
+ *
+ * @example
+ * ```ts
+ * const registry = new StreamRegistry()
+ * app.get('/events', (req, res) => sendEventStream(req, res, source(), { registry }))
+ * // on shutdown:
+ * await registry.closeAll({ grace: 2000 })
+ * server.close()
+ * ```
+ */
+export class StreamRegistry {
+  #streams = new Set<ShutdownTarget>()
+  #closing = false
+
+  /** The number of open streams. */
+  get size(): number {
+    return this.#streams.size
+  }
+
+  /** Whether {@link StreamRegistry.closeAll} has begun (and {@link StreamRegistry.reset} not yet been called). */
+  get closing(): boolean {
+    return this.#closing
+  }
+
+  /**
+   * Adds a stream. Returns `false` when the registry is closing: the stream must end at once.
+   *
+   * @internal
+   */
+  add(stream: ShutdownTarget): boolean {
+    if (this.#closing) return false
+    this.#streams.add(stream)
+    return true
+  }
+
+  /**
+   * Removes a stream that has ended.
+   *
+   * @internal
+   */
+  delete(stream: ShutdownTarget): void {
+    this.#streams.delete(stream)
+  }
+
+  /**
+   * Ends every open stream cleanly: each source sees `ctx.signal` abort with reason `shutdown`,
+   * may send farewell events during the grace period, and each client receives a proper end
+   * of the response. Streams that start from now on end at once.
+   *
+   * @returns the number of streams that were open; settles once all of them have ended.
+   */
+  async closeAll(options: CloseAllOptions = {}): Promise<number> {
+    const grace = options.grace ?? 0
+    if (typeof grace !== 'number' || !Number.isFinite(grace) || grace < 0) {
+      invalidOption('grace', 'a non-negative number of milliseconds', grace)
+    }
+    this.#closing = true
+    const streams = [...this.#streams]
+    for (const stream of streams) stream.beginShutdown(grace)
+    await Promise.all(streams.map((stream) => stream.closed))
+    return streams.length
+  }
+
+  /**
+   * Lets new streams start again after {@link StreamRegistry.closeAll}; for tests and for
+   * servers that restart in the same process. Open streams are left as they are.
+   */
+  reset(): void {
+    this.#closing = false
+  }
+}
+
+/**
+ * The registry streams join unless given another through their `registry` option.
+ */
+export const defaultRegistry: StreamRegistry = new StreamRegistry()

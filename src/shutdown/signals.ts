@@ -1,0 +1,120 @@
+/**
+ * Opt-in SIGTERM/SIGINT handling: end every stream cleanly, then close the server.
+ * Nothing is installed unless you call {@link installShutdownHandlers}.
+ *
+ * @module
+ */
+
+import { invalidOption } from '../errors.ts'
+import { defaultRegistry, type StreamRegistry } from './registry.ts'
+
+/** A server `installShutdownHandlers` can close: `node:http`, `https`, `http2`, Fastify. */
+export interface ClosableServer {
+  close(callback?: (error?: Error) => void): unknown
+}
+
+/** Options of {@link installShutdownHandlers}. */
+export interface ShutdownHandlerOptions {
+  /**
+   * The registry whose streams to close.
+   * @defaultValue {@link defaultRegistry}
+   */
+  registry?: StreamRegistry | undefined
+  /**
+   * Farewell time (ms) for each stream; see `StreamRegistry.closeAll`.
+   * @defaultValue `0`
+   */
+  grace?: number | undefined
+  /**
+   * The signals to handle.
+   * @defaultValue `['SIGTERM', 'SIGINT']`
+   */
+  signals?: readonly string[] | undefined
+  /**
+   * After this many ms, connections still open (other long requests, idle keep-alive sockets)
+   * are closed by force so the process does not hang. `0` waits forever.
+   * @defaultValue `10000`
+   */
+  forceAfter?: number | undefined
+  /**
+   * Once the server has closed, raise the signal again with these handlers removed, so the
+   * process ends as it would have without them (unless other handlers keep it). Set `false`
+   * to leave exiting to your own code.
+   * @defaultValue `true`
+   */
+  exit?: boolean | undefined
+  /** Called once shutdown has finished (or failed), before the process exits. */
+  onDone?: ((error?: unknown) => void) | undefined
+}
+
+/**
+ * On SIGTERM or SIGINT: end every stream of the registry cleanly (clients get a proper end and
+ * reconnect elsewhere), close the server, then let the process exit.
+ *
+ * Explicit opt-in: importing Oven patches nothing.
+ *
+ * @returns a function that removes the handlers.
+ *
+ * @example
+ * ```ts
+ * const server = app.listen(3000)
+ * installShutdownHandlers(server, { grace: 2000 })
+ * ```
+ */
+export function installShutdownHandlers(
+  server: ClosableServer,
+  options: ShutdownHandlerOptions = {},
+): () => void {
+  const registry = options.registry ?? defaultRegistry
+  const signals = options.signals ?? ['SIGTERM', 'SIGINT']
+  const forceAfter = options.forceAfter ?? 10_000
+  if (typeof server?.close !== 'function') invalidOption('server', 'a server with close()', server)
+  if (typeof forceAfter !== 'number' || !(forceAfter >= 0)) {
+    invalidOption('forceAfter', 'a non-negative number of milliseconds', forceAfter)
+  }
+  let started = false
+
+  const uninstall = (): void => {
+    for (const signal of signals) process.off(signal, handle)
+  }
+
+  async function shutdown(signal: string): Promise<void> {
+    let failure: unknown
+    const force =
+      forceAfter > 0
+        ? setTimeout(() => {
+            ;(server as { closeAllConnections?: () => void }).closeAllConnections?.()
+          }, forceAfter)
+        : undefined
+    force?.unref()
+    try {
+      await registry.closeAll({ grace: options.grace })
+      await new Promise<void>((resolve, reject) => {
+        const result = server.close((error) => {
+          if (error && (error as { code?: string }).code !== 'ERR_SERVER_NOT_RUNNING') reject(error)
+          else resolve()
+        })
+        // Fastify's close() returns a promise as well as taking a callback.
+        if (result && typeof (result as Promise<unknown>).then === 'function') {
+          ;(result as Promise<unknown>).then(() => resolve(), reject)
+        }
+      })
+    } catch (error) {
+      failure = error
+    } finally {
+      if (force) clearTimeout(force)
+    }
+    options.onDone?.(failure)
+    uninstall()
+    if (options.exit !== false) process.kill(process.pid, signal)
+  }
+
+  function handle(signal: string): void {
+    if (started) return
+    started = true
+    void shutdown(signal)
+  }
+
+  for (const signal of signals) process.on(signal, handle)
+  return uninstall
+}

@@ -1,0 +1,173 @@
+/**
+ * Checks stream options once, at the call site, and resolves their defaults.
+ *
+ * @internal
+ * @module
+ */
+
+import { checkSeparator, type Separator, type Serializer } from '../encoder/encode.ts'
+import { describe, invalidOption, SseError } from '../errors.ts'
+import { defaultRegistry, type StreamRegistry } from '../shutdown/registry.ts'
+import type {
+  CloseReason,
+  ContentItem,
+  HeadersInput,
+  StreamContext,
+  StreamOptions,
+} from './types.ts'
+
+/** The default keep-alive interval, as in sse-starlette: 15 s. */
+export const DEFAULT_PING = 15_000
+
+/** Options after checking, with defaults filled in. */
+export interface ResolvedOptions<Req> {
+  status: number
+  headers: HeadersInput | undefined
+  /** Keep-alive interval in ms; `0` when disabled. */
+  ping: number
+  pingMessage: (() => ContentItem) | undefined
+  sep: Separator
+  /** Send timeout in ms; `0` when none. */
+  sendTimeout: number
+  retry: number | undefined
+  serialize: Serializer | undefined
+  dataSender: ((ctx: StreamContext<Req>) => unknown) | undefined
+  onClose: ((reason: CloseReason) => void) | undefined
+  onError: ((error: unknown) => void) | undefined
+  registry: StreamRegistry
+  shutdownGrace: number | undefined
+  onShutdown: (() => void) | undefined
+}
+
+const KNOWN = new Set([
+  'status',
+  'headers',
+  'ping',
+  'pingMessage',
+  'sep',
+  'sendTimeout',
+  'retry',
+  'serialize',
+  'dataSender',
+  'onClose',
+  'onError',
+  'registry',
+  'shutdownGrace',
+  'onShutdown',
+])
+
+// Statuses that forbid a body: a stream cannot be sent with them.
+const NO_BODY = new Set([204, 205, 304])
+
+function duration(name: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    invalidOption(name, 'a non-negative number of milliseconds', value)
+  }
+  return value
+}
+
+function callback<F>(name: string, value: unknown): F | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'function') invalidOption(name, 'a function', value)
+  return value as F
+}
+
+function checkStatus(value: unknown): number {
+  if (value === undefined) return 200
+  if (
+    typeof value !== 'number' ||
+    !Number.isInteger(value) ||
+    value < 200 ||
+    value > 599 ||
+    NO_BODY.has(value)
+  ) {
+    invalidOption(
+      'status',
+      'an integer from 200 to 599 that allows a body (not 204, 205, 304)',
+      value,
+    )
+  }
+  return value
+}
+
+function checkPing(value: unknown): number {
+  if (value === undefined) return DEFAULT_PING
+  if (value === false) return 0
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    invalidOption('ping', 'a non-negative number of milliseconds, or false to disable', value)
+  }
+  return value
+}
+
+function checkHeaders(value: unknown): HeadersInput | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'object' || value === null) {
+    invalidOption(
+      'headers',
+      'an object, a Headers instance or a list of [name, value] pairs',
+      value,
+    )
+  }
+  return value as HeadersInput
+}
+
+function checkRegistry(value: unknown): StreamRegistry {
+  if (value === undefined) return defaultRegistry
+  if (
+    typeof value !== 'object' ||
+    value === null ||
+    typeof (value as StreamRegistry).closeAll !== 'function'
+  ) {
+    invalidOption('registry', 'a StreamRegistry', value)
+  }
+  return value as StreamRegistry
+}
+
+/**
+ * Checks `options` and fills in defaults. Throws `ERR_SSE_INVALID_OPTION` naming the first bad
+ * option, including an unknown name (a typo such as `sendTimout` would otherwise do nothing).
+ *
+ * @param extra - option names the caller handles itself (such as `request` on the web path).
+ */
+export function resolveOptions<Req>(
+  options: StreamOptions<Req> | undefined,
+  extra: readonly string[] = [],
+): ResolvedOptions<Req> {
+  if (options === undefined) options = {}
+  if (typeof options !== 'object' || options === null) {
+    throw new SseError(
+      'ERR_SSE_INVALID_OPTION',
+      `Invalid options: expected an object, received ${describe(options)}.`,
+    )
+  }
+  for (const key of Object.keys(options)) {
+    if (!KNOWN.has(key) && !extra.includes(key)) {
+      const known = [...KNOWN, ...extra].join(', ')
+      throw new SseError(
+        'ERR_SSE_INVALID_OPTION',
+        `Unknown option "${key}"; the options are: ${known}.`,
+      )
+    }
+  }
+  const retry = options.retry
+  if (retry !== undefined && (!Number.isSafeInteger(retry) || retry < 0)) {
+    invalidOption('retry', 'a non-negative integer (milliseconds)', retry)
+  }
+  return {
+    status: checkStatus(options.status),
+    headers: checkHeaders(options.headers),
+    ping: checkPing(options.ping),
+    pingMessage: callback('pingMessage', options.pingMessage),
+    sep: checkSeparator(options.sep),
+    sendTimeout: duration('sendTimeout', options.sendTimeout) ?? 0,
+    retry,
+    serialize: callback('serialize', options.serialize),
+    dataSender: callback('dataSender', options.dataSender),
+    onClose: callback('onClose', options.onClose),
+    onError: callback('onError', options.onError),
+    registry: checkRegistry(options.registry),
+    shutdownGrace: duration('shutdownGrace', options.shutdownGrace),
+    onShutdown: callback('onShutdown', options.onShutdown),
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * Turns every content form into one pull interface for the pump.
+ *
+ * @internal
+ * @module
+ */
+
+import { describe, SseError } from '../errors.ts'
+import type { Content, ContentSource, StreamContext } from './types.ts'
+
+/**
+ * A source the pump pulls from. `next()` may answer synchronously (sync iterables) so that the
+ * pump need not pay for a promise per item when none is needed.
+ */
+export interface Puller {
+  next(): IteratorResult<unknown> | Promise<IteratorResult<unknown>>
+  /** Stops the source early: runs a generator's `finally`, cancels a stream. */
+  stop(): unknown
+}
+
+/** Whether `value` has a callable `then`: a promise or any thenable. */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as PromiseLike<unknown>).then === 'function'
+  )
+}
+
+function invalidContent(received: unknown, hint = ''): SseError {
+  return new SseError(
+    'ERR_SSE_INVALID_CONTENT',
+    'Invalid content: expected an async iterable, an iterable, a ReadableStream or a function ' +
+      `(ctx) => one of those, received ${describe(received)}.${hint}`,
+  )
+}
+
+/** Checks the shape of `content` at the call site, before anything is sent. */
+export function checkContent(content: unknown): void {
+  if (typeof content === 'function') return
+  if (typeof content === 'string') {
+    throw invalidContent(content, ' To send one event, pass [text] or yield it from a generator.')
+  }
+  if (
+    content === null ||
+    typeof content !== 'object' ||
+    !(
+      Symbol.asyncIterator in content ||
+      Symbol.iterator in content ||
+      typeof (content as ReadableStream).getReader === 'function'
+    )
+  ) {
+    throw invalidContent(content)
+  }
+}
+
+function fromSource(source: ContentSource): Puller {
+  // A ReadableStream is read through its reader: cancel() stops it even mid-read.
+  if (typeof (source as ReadableStream).getReader === 'function') {
+    const reader = (source as ReadableStream<unknown>).getReader()
+    return {
+      next: () => reader.read() as Promise<IteratorResult<unknown>>,
+      stop: () => reader.cancel(),
+    }
+  }
+  if (Symbol.asyncIterator in source) {
+    const iterator = (source as AsyncIterable<unknown>)[Symbol.asyncIterator]()
+    return { next: () => iterator.next(), stop: () => iterator.return?.() }
+  }
+  if (Symbol.iterator in source && typeof source !== 'string') {
+    const iterator = (source as Iterable<unknown>)[Symbol.iterator]()
+    return { next: () => iterator.next(), stop: () => iterator.return?.() }
+  }
+  throw invalidContent(source)
+}
+
+/**
+ * Resolves `content` into a {@link Puller}: calls a content function (awaiting it when it
+ * returns a promise) and checks what comes back.
+ */
+export async function openContent<Req>(
+  content: Content<Req>,
+  ctx: StreamContext<Req>,
+): Promise<Puller> {
+  if (typeof content !== 'function') return fromSource(content)
+  let source: unknown = content(ctx)
+  if (isThenable(source)) source = await source
+  checkContent(source)
+  if (typeof source === 'function') throw invalidContent(source)
+  return fromSource(source as ContentSource)
+}

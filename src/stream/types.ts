@@ -1,0 +1,141 @@
+/**
+ * The public types of a stream: what content may be, what the source sees, the options.
+ *
+ * @module
+ */
+
+import type { EventInit, Separator, Serializer, ServerSentEvent } from '../encoder/encode.ts'
+import type { StreamRegistry } from '../shutdown/registry.ts'
+
+/**
+ * One item a source produces:
+ * - a string, sent as `data`;
+ * - an event object `{ data?, event?, id?, retry?, comment? }` ({@link EventInit});
+ * - a {@link ServerSentEvent}, encoded once however many streams send it;
+ * - a `Uint8Array`, written as it is: you own its framing.
+ */
+export type ContentItem = string | EventInit | ServerSentEvent | Uint8Array
+
+/** Something that produces content items, pulled one at a time as the client takes them. */
+export type ContentSource<T extends ContentItem = ContentItem> =
+  | AsyncIterable<T>
+  | Iterable<T>
+  | ReadableStream<T>
+
+/**
+ * What a stream sends: a source, or a function that receives the {@link StreamContext} and
+ * returns one (possibly after awaiting something, such as an authorisation check: if it throws,
+ * the Node transports reject before the response head is sent, so a framework can answer with
+ * its usual error response).
+ */
+export type Content<Req = unknown> =
+  | ContentSource
+  | ((ctx: StreamContext<Req>) => ContentSource | Promise<ContentSource>)
+
+/**
+ * Why a stream ended:
+ * - `done` — the source finished;
+ * - `disconnect` — the client went away;
+ * - `shutdown` — the stream's registry closed it (`closeAll`, a signal handler);
+ * - `timeout` — a write could not be flushed within `sendTimeout`;
+ * - `error` — the source, a hook or the serializer threw.
+ */
+export type CloseReason = 'done' | 'disconnect' | 'shutdown' | 'timeout' | 'error'
+
+/** What a content function and a `dataSender` receive. */
+export interface StreamContext<Req = unknown> {
+  /**
+   * Aborted the moment the stream stops wanting items: on client disconnect, shutdown, send
+   * timeout or error. Its `reason` is the {@link CloseReason}. Pass it to anything slow you
+   * await (`setTimeout` from `node:timers/promises`, `fetch`, a database query) so the source
+   * stops at once instead of at its next `yield`.
+   */
+  readonly signal: AbortSignal
+  /**
+   * The `Last-Event-ID` request header, or the `lastEventId` query parameter that EventSource
+   * polyfills send instead; `undefined` when neither is present.
+   */
+  readonly lastEventId: string | undefined
+  /** The request: `IncomingMessage` on Node, the web `Request` on the web path (if given). */
+  readonly request: Req
+}
+
+/** Headers as a record, a `Headers` object or a list of pairs. */
+export type HeadersInput =
+  | Record<string, string | number | readonly string[] | undefined>
+  | Headers
+  | ReadonlyArray<readonly [string, string]>
+
+/** Options shared by {@link EventSourceResponse} and `sendEventStream`. */
+export interface StreamOptions<Req = unknown> {
+  /**
+   * HTTP status of the response.
+   * @defaultValue `200`
+   */
+  status?: number | undefined
+  /**
+   * Extra response headers. A `Cache-Control` you set replaces the default; the framing headers
+   * (`Content-Type`, `Content-Length`, `Transfer-Encoding`, `Connection`, `X-Accel-Buffering`)
+   * are Oven's, and values for them here are ignored.
+   */
+  headers?: HeadersInput | undefined
+  /**
+   * Send a keep-alive comment after this many milliseconds without any other write, so proxies
+   * and load balancers do not close an idle stream. `0` or `false` disables it.
+   * @defaultValue `15000`
+   */
+  ping?: number | false | undefined
+  /**
+   * Builds each keep-alive message; may return any content item.
+   * @defaultValue a comment `: ping - <ISO time>`
+   */
+  pingMessage?: (() => ContentItem) | undefined
+  /**
+   * Line separator: `"\r\n"`, `"\n"` or `"\r"`.
+   * @defaultValue `"\r\n"`
+   */
+  sep?: Separator | undefined
+  /**
+   * End the stream (reason `timeout`) when a write cannot be flushed to the client for this
+   * many milliseconds: a client that stopped reading is dropped instead of pinning memory.
+   * @defaultValue none
+   */
+  sendTimeout?: number | undefined
+  /**
+   * A reconnection delay hint in milliseconds, sent once as the stream's first line.
+   * @defaultValue none
+   */
+  retry?: number | undefined
+  /**
+   * Turns non-string `data` into text.
+   * @defaultValue `JSON.stringify`
+   */
+  serialize?: Serializer | undefined
+  /**
+   * A producer started beside the stream and aborted with it through `ctx.signal`; typically
+   * it sends into a {@link Channel} that is the content. If it throws, the stream ends with
+   * reason `error`.
+   */
+  dataSender?: ((ctx: StreamContext<Req>) => unknown) | undefined
+  /** Called once, after the stream has ended, with the reason. */
+  onClose?: ((reason: CloseReason) => void) | undefined
+  /**
+   * Receives an error thrown by the source, a hook, the ping factory or the serializer. That
+   * stream ends (reason `error`); no error text is sent to the client.
+   * @defaultValue logs with `console.error`
+   */
+  onError?: ((error: unknown) => void) | undefined
+  /**
+   * The shutdown registry the stream joins.
+   * @defaultValue {@link defaultRegistry}
+   */
+  registry?: StreamRegistry | undefined
+  /**
+   * On shutdown, how long (ms) the source may go on to send farewell events after
+   * `ctx.signal` aborts with reason `shutdown`. Overrides the `grace` given to `closeAll`.
+   * @defaultValue the `grace` of `closeAll` (itself `0`)
+   */
+  shutdownGrace?: number | undefined
+  /** Called when shutdown of this stream begins, before the grace period. */
+  onShutdown?: (() => void) | undefined
+}

@@ -1,0 +1,179 @@
+/**
+ * The Node transport: an event stream on a `node:http` `ServerResponse` or a `node:http2`
+ * compatibility `Http2ServerResponse` — and so on Express and Koa, which hand you those.
+ *
+ * @module
+ */
+
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
+import { SseError } from '../errors.ts'
+import { buildHeaders, readLastEventId } from '../stream/headers.ts'
+import { resolveOptions } from '../stream/options.ts'
+import { Pump, type Sink } from '../stream/pump.ts'
+import { checkContent } from '../stream/source.ts'
+import type { CloseReason, Content, StreamOptions } from '../stream/types.ts'
+
+/** A request `sendEventStream` accepts. */
+export type NodeRequest = IncomingMessage | Http2ServerRequest
+/** A response `sendEventStream` accepts. */
+export type NodeResponse = ServerResponse | Http2ServerResponse
+
+/** A response that compression middleware (Express `compression`) gave a `flush()`. */
+interface Flushable {
+  flush?: () => void
+}
+
+/** The pump's {@link Sink} over a Node response. Two listeners for the stream's whole life. */
+class NodeSink implements Sink {
+  readonly #res: NodeResponse
+  readonly #onGone: () => void
+  // Compression middleware holds output until flushed; flushing after each write keeps every
+  // event moving without delay even when a caller replaced `Cache-Control: no-transform`.
+  readonly #flush: (() => void) | undefined
+  #wake: (() => void) | undefined
+  #gone = false
+
+  constructor(res: NodeResponse, onGone: () => void) {
+    this.#res = res
+    this.#onGone = onGone
+    const flush = (res as Flushable).flush
+    this.#flush = typeof flush === 'function' ? flush.bind(res) : undefined
+    res.on('drain', this.#onDrain)
+    res.on('close', this.#onClose)
+  }
+
+  write(chunk: string | Uint8Array): boolean {
+    const ok = (this.#res as ServerResponse).write(chunk)
+    this.#flush?.()
+    return ok
+  }
+
+  drain(): Promise<void> {
+    if (this.#gone) return Promise.resolve()
+    return new Promise((resolve) => {
+      this.#wake = resolve
+    })
+  }
+
+  end(): void {
+    this.#res.end()
+  }
+
+  destroy(): void {
+    this.#res.destroy()
+  }
+
+  /** Removes the listeners once the stream has ended and the response closed. */
+  detach(): void {
+    this.#res.off('drain', this.#onDrain)
+    this.#res.off('close', this.#onClose)
+  }
+
+  readonly #onDrain = (): void => {
+    const wake = this.#wake
+    this.#wake = undefined
+    wake?.()
+  }
+
+  // 'close' comes after a normal end too; the pump ignores it once the stream has ended.
+  readonly #onClose = (): void => {
+    this.#gone = true
+    this.#onDrain()
+    this.#onGone()
+    this.detach()
+  }
+}
+
+/**
+ * Streams `content` as Server-Sent Events on a Node response: `node:http`, the `node:http2`
+ * compatibility API, Express and Koa (`ctx.req`, `ctx.res` — or use `oven-sse/koa`).
+ *
+ * The head (status and headers) is sent as soon as the content is resolved, before the first
+ * item is produced. If `content` is a function and it throws (or its promise rejects), the
+ * returned promise rejects *before* anything is sent, so the framework can send its normal
+ * error response; errors later, while streaming, end the stream cleanly and reach `onError`.
+ *
+ * @param req - the incoming request: gives `ctx.lastEventId` and `ctx.request`.
+ * @param res - the response to stream on; its head must not have been sent.
+ * @param content - a source, or `(ctx) => source`; see {@link Content}.
+ * @param options - see {@link StreamOptions}.
+ * @returns settles with the {@link CloseReason} once the stream has ended.
+ * @throws {@link SseError} at once for invalid options or content, or a head already sent.
+ *
+ * @example
+ * ```ts
+ * import { createServer } from 'node:http'
+ * import { setTimeout as sleep } from 'node:timers/promises'
+ * import { sendEventStream } from 'oven-sse/node'
+ *
+ * createServer((req, res) => {
+ *   sendEventStream(req, res, async function* ({ signal }) {
+ *     for (let i = 0; i < 10; i++) {
+ *       yield { data: `Event ${i}` }
+ *       await sleep(1000, undefined, { signal })
+ *     }
+ *   })
+ * }).listen(8000)
+ * ```
+ */
+export function sendEventStream<Req extends NodeRequest>(
+  req: Req,
+  res: NodeResponse,
+  content: Content<Req>,
+  options?: StreamOptions<Req>,
+): Promise<CloseReason> {
+  const resolved = resolveOptions(options)
+  checkContent(content)
+  if (res.headersSent) {
+    throw new SseError(
+      'ERR_SSE_HEADERS_SENT',
+      'sendEventStream: the response head was already sent; an event stream needs a fresh response.',
+    )
+  }
+  const lastEventId = readLastEventId(header(req, 'last-event-id'), req.url)
+  const pump = new Pump<Req>({ content, options: resolved, request: req, lastEventId })
+  const sink = new NodeSink(res, () => pump.disconnect())
+  return run(pump, sink, req, res, resolved)
+}
+
+async function run<Req extends NodeRequest>(
+  pump: Pump<Req>,
+  sink: NodeSink,
+  req: Req,
+  res: NodeResponse,
+  options: { status: number; headers: StreamOptions['headers'] },
+): Promise<CloseReason> {
+  try {
+    await pump.open()
+  } catch (error) {
+    sink.detach()
+    pump.close('error')
+    throw error
+  }
+  if (!pump.ended) {
+    const http1 = req.httpVersionMajor < 2
+    const head = toNodeHeaders(buildHeaders(options.headers, http1))
+    ;(res as ServerResponse).writeHead(options.status, head)
+    ;(res as ServerResponse).flushHeaders()
+    void pump.start(sink)
+  }
+  return pump.closed
+}
+
+function header(req: NodeRequest, name: string): string | undefined {
+  const value = req.headers[name]
+  return Array.isArray(value) ? value[0] : value
+}
+
+/** Pairs to the object `writeHead` takes, keeping repeated names as arrays. */
+function toNodeHeaders(pairs: Array<[string, string]>): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {}
+  for (const [name, value] of pairs) {
+    const existing = out[name]
+    if (existing === undefined) out[name] = value
+    else if (Array.isArray(existing)) existing.push(value)
+    else out[name] = [existing, value]
+  }
+  return out
+}

@@ -1,0 +1,167 @@
+/**
+ * The web transport: an event stream as a standard `Response`, for Hono, Bun, Deno, Cloudflare
+ * Workers, Next.js route handlers and `@hono/node-server`. Web-standard APIs only.
+ *
+ * @module
+ */
+
+import { invalidOption } from '../errors.ts'
+import { buildHeaders, readLastEventId } from '../stream/headers.ts'
+import { resolveOptions } from '../stream/options.ts'
+import { Pump, type Sink } from '../stream/pump.ts'
+import { checkContent } from '../stream/source.ts'
+import type { CloseReason, Content, StreamOptions } from '../stream/types.ts'
+
+/** Options of {@link EventSourceResponse}. */
+export interface EventSourceResponseOptions extends StreamOptions<Request | undefined> {
+  /**
+   * The incoming request. Its `signal` ends the stream when the client goes away (some
+   * runtimes report that only there), and its `Last-Event-ID` header (or `lastEventId` query
+   * parameter) becomes `ctx.lastEventId`.
+   */
+  request?: Request | undefined
+}
+
+const encoder = new TextEncoder()
+
+/**
+ * The pump's {@link Sink} over a pull-based `ReadableStream` body. With a high-water mark of 0
+ * the stream asks for data only when the server reads, so the source is pulled no faster than
+ * the client takes events — and a response that is never sent never starts its source.
+ */
+class WebSink implements Sink, UnderlyingDefaultSource<Uint8Array> {
+  readonly #pump: Pump<Request | undefined>
+  readonly #request: Request | undefined
+  #controller!: ReadableStreamDefaultController<Uint8Array>
+  #started = false
+  #open = true
+  #wake: (() => void) | undefined
+
+  constructor(pump: Pump<Request | undefined>, request: Request | undefined) {
+    this.#pump = pump
+    this.#request = request
+  }
+
+  start(controller: ReadableStreamDefaultController<Uint8Array>): void {
+    this.#controller = controller
+  }
+
+  pull(): void {
+    if (!this.#started) {
+      this.#started = true
+      const signal = this.#request?.signal
+      if (signal) {
+        if (signal.aborted) {
+          this.#gone()
+          return
+        }
+        signal.addEventListener('abort', this.#gone)
+        void this.#pump.closed.then(() => signal.removeEventListener('abort', this.#gone))
+      }
+      void this.#pump.start(this)
+      return
+    }
+    const wake = this.#wake
+    this.#wake = undefined
+    wake?.()
+  }
+
+  cancel(): void {
+    this.#gone()
+  }
+
+  write(chunk: string | Uint8Array): boolean {
+    if (!this.#open) return false
+    this.#controller.enqueue(typeof chunk === 'string' ? encoder.encode(chunk) : chunk)
+    return (this.#controller.desiredSize ?? 0) > 0
+  }
+
+  drain(): Promise<void> {
+    if (!this.#open) return Promise.resolve()
+    return new Promise((resolve) => {
+      this.#wake = resolve
+    })
+  }
+
+  end(): void {
+    if (!this.#open) return
+    this.#open = false
+    this.#controller.close()
+  }
+
+  destroy(): void {
+    if (!this.#open) return
+    this.#open = false
+    this.#controller.error(new Error('oven-sse: stream ended without a clean close'))
+  }
+
+  readonly #gone = (): void => {
+    this.#open = false
+    const wake = this.#wake
+    this.#wake = undefined
+    wake?.()
+    this.#pump.disconnect()
+  }
+}
+
+/**
+ * A web-standard `Response` whose body streams `content` as Server-Sent Events.
+ *
+ * Return it from any handler that speaks `Request`/`Response`. Pass the incoming request as
+ * `options.request` so a client disconnect stops the source at once and a reconnecting client's
+ * `Last-Event-ID` reaches `ctx.lastEventId`.
+ *
+ * @example
+ * ```ts
+ * import { Hono } from 'hono'
+ * import { EventSourceResponse } from 'oven-sse'
+ *
+ * const app = new Hono()
+ * app.get('/events', (c) =>
+ *   new EventSourceResponse(
+ *     async function* ({ signal }) {
+ *       for (let i = 0; i < 10 && !signal.aborted; i++) {
+ *         yield { data: `Event ${i}` }
+ *         await new Promise((resolve) => setTimeout(resolve, 1000))
+ *       }
+ *     },
+ *     { request: c.req.raw },
+ *   ),
+ * )
+ * ```
+ */
+export class EventSourceResponse extends Response {
+  /** Settles with the {@link CloseReason} once the stream has ended. */
+  readonly closed: Promise<CloseReason>
+
+  /**
+   * @param content - a source, or `(ctx) => source`; see {@link Content}.
+   * @param options - see {@link EventSourceResponseOptions}.
+   * @throws {@link SseError} at once for invalid options or content.
+   */
+  constructor(content: Content<Request | undefined>, options?: EventSourceResponseOptions) {
+    const resolved = resolveOptions(options, ['request'])
+    checkContent(content)
+    const request = options?.request
+    if (
+      request !== undefined &&
+      !(typeof request === 'object' && request && 'headers' in request)
+    ) {
+      invalidOption('request', 'a Request', request)
+    }
+    const lastEventId = request
+      ? readLastEventId(request.headers.get('last-event-id'), request.url)
+      : undefined
+    const pump = new Pump<Request | undefined>({
+      content,
+      options: resolved,
+      request,
+      lastEventId,
+    })
+    const body = new ReadableStream<Uint8Array>(new WebSink(pump, request), {
+      highWaterMark: 0,
+    })
+    super(body, { status: resolved.status, headers: buildHeaders(resolved.headers, false) })
+    this.closed = pump.closed
+  }
+}
