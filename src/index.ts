@@ -19,6 +19,12 @@ export {
   ServerSentEvent,
 } from './encoder/encode.ts'
 export { isSseError, SseError, type SseErrorCode } from './errors.ts'
+export { acceptsEventStream, requestAcceptsEventStream } from './http/accept.ts'
+export {
+  ConnectionLimiter,
+  type ConnectionLimitOptions,
+  type ReleaseSlot,
+} from './limits/connection-limit.ts'
 export {
   type CloseAllOptions,
   defaultRegistry,
@@ -40,3 +46,4 @@ export type {
   StreamOptions,
 } from './stream/types.ts'
 export { EventSourceResponse, type EventSourceResponseOptions } from './transports/web.ts'
+export { openEventSourceResponse } from './transports/web-open.ts'

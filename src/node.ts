@@ -5,5 +5,6 @@
  * @module
  */
 
+export { incomingAcceptsEventStream } from './http/accept-node.ts'
 export * from './index.ts'
 export { type NodeRequest, type NodeResponse, sendEventStream } from './transports/node.ts'

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { invalidOption } from '../errors.ts'
 import type { HeadersInput } from './types.ts'
 
 /** Headers Oven owns: the stream's framing would break if a caller changed them. */
@@ -16,6 +17,10 @@ const FRAMING = new Set([
   'keep-alive',
   'x-accel-buffering',
 ])
+
+// RFC 9110 5.1 field-name (token) and 5.5 field-value, as Node's http checks them.
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/
 
 /**
  * The head as a list of pairs (repeated names such as `Set-Cookie` kept):
@@ -34,6 +39,15 @@ export function buildHeaders(
   const out: Array<[string, string]> = []
   let cacheControl = false
   const add = (name: string, value: string): void => {
+    // Checked here rather than left to `Headers`/`writeHead`: they throw a bare TypeError, and on
+    // Node only after the content function has run.
+    if (!TOKEN.test(name) || BAD_VALUE.test(value)) {
+      invalidOption(
+        'headers',
+        'header names that are HTTP tokens and values without CR, LF, NUL or characters above U+00FF',
+        `${name}: ${value}`,
+      )
+    }
     const lower = name.toLowerCase()
     if (FRAMING.has(lower)) return
     if (lower === 'cache-control') cacheControl = true
@@ -45,8 +59,11 @@ export function buildHeaders(
         add(name, value)
       })
     } else if (Array.isArray(user)) {
-      for (const [name, value] of user as ReadonlyArray<readonly [string, string]>) {
-        add(name, String(value))
+      for (const pair of user as ReadonlyArray<readonly [string, string]>) {
+        if (!Array.isArray(pair) || pair.length !== 2) {
+          invalidOption('headers', 'a list of [name, value] pairs', pair)
+        }
+        add(String(pair[0]), String(pair[1]))
       }
     } else {
       for (const [name, value] of Object.entries(user)) {

@@ -7,7 +7,9 @@
 
 import { checkSeparator, type Separator, type Serializer } from '../encoder/encode.ts'
 import { describe, invalidOption, SseError } from '../errors.ts'
+import type { ConnectionLimiter } from '../limits/connection-limit.ts'
 import { defaultRegistry, type StreamRegistry } from '../shutdown/registry.ts'
+import { buildHeaders } from './headers.ts'
 import type {
   CloseReason,
   ContentItem,
@@ -37,6 +39,7 @@ export interface ResolvedOptions<Req> {
   registry: StreamRegistry
   shutdownGrace: number | undefined
   onShutdown: (() => void) | undefined
+  limit: ConnectionLimiter<Req> | undefined
 }
 
 const KNOWN = new Set([
@@ -54,6 +57,7 @@ const KNOWN = new Set([
   'registry',
   'shutdownGrace',
   'onShutdown',
+  'limit',
 ])
 
 // Statuses that forbid a body: a stream cannot be sent with them.
@@ -109,7 +113,21 @@ function checkHeaders(value: unknown): HeadersInput | undefined {
       value,
     )
   }
+  // Builds the head once to check every name and value now, at the call site.
+  buildHeaders(value as HeadersInput, true)
   return value as HeadersInput
+}
+
+function checkLimit<Req>(value: unknown): ConnectionLimiter<Req> | undefined {
+  if (value === undefined) return undefined
+  if (
+    typeof value !== 'object' ||
+    value === null ||
+    typeof (value as ConnectionLimiter<Req>).acquire !== 'function'
+  ) {
+    invalidOption('limit', 'a ConnectionLimiter', value)
+  }
+  return value as ConnectionLimiter<Req>
 }
 
 function checkRegistry(value: unknown): StreamRegistry {
@@ -169,5 +187,6 @@ export function resolveOptions<Req>(
     registry: checkRegistry(options.registry),
     shutdownGrace: duration('shutdownGrace', options.shutdownGrace),
     onShutdown: callback('onShutdown', options.onShutdown),
+    limit: checkLimit<Req>(options.limit),
   }
 }

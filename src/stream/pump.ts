@@ -91,6 +91,8 @@ export class Pump<Req> implements ShutdownTarget {
   #opening: Promise<Puller> | undefined
   #sourceDone = false
   #shuttingDown = false
+  /** The error that ended the stream, if one did. */
+  #failure: unknown
 
   #pending = ''
   #flushScheduled = false
@@ -345,10 +347,15 @@ export class Pump<Req> implements ShutdownTarget {
 
   #fail(error: unknown): void {
     if (this.#state === State.Closed) {
-      // A source or producer unwinding after the end throws our abort reason: expected.
-      if (!isAbortLike(error, this.#controller.signal)) this.#report(error)
+      // A source or producer unwinding after the end throws our abort reason: expected. And an
+      // errored ReadableStream's cancel() rejects with the error that ended the stream: it was
+      // reported already, once is enough.
+      if (!isAbortLike(error, this.#controller.signal) && error !== this.#failure) {
+        this.#report(error)
+      }
       return
     }
+    this.#failure = error
     this.#report(error)
     this.#finish('error')
   }

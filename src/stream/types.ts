@@ -5,6 +5,7 @@
  */
 
 import type { EventInit, Separator, Serializer, ServerSentEvent } from '../encoder/encode.ts'
+import type { ConnectionLimiter } from '../limits/connection-limit.ts'
 import type { StreamRegistry } from '../shutdown/registry.ts'
 
 /**
@@ -38,9 +39,11 @@ export type Content<Req = unknown> =
  * - `disconnect` — the client went away;
  * - `shutdown` — the stream's registry closed it (`closeAll`, a signal handler);
  * - `timeout` — a write could not be flushed within `sendTimeout`;
- * - `error` — the source, a hook or the serializer threw.
+ * - `error` — the source, a hook or the serializer threw;
+ * - `rejected` — the `limit` option's connection limit was reached: the client got `503` with
+ *   `Retry-After` and the source never started.
  */
-export type CloseReason = 'done' | 'disconnect' | 'shutdown' | 'timeout' | 'error'
+export type CloseReason = 'done' | 'disconnect' | 'shutdown' | 'timeout' | 'error' | 'rejected'
 
 /** What a content function and a `dataSender` receive. */
 export interface StreamContext<Req = unknown> {
@@ -138,4 +141,11 @@ export interface StreamOptions<Req = unknown> {
   shutdownGrace?: number | undefined
   /** Called when shutdown of this stream begins, before the grace period. */
   onShutdown?: (() => void) | undefined
+  /**
+   * A {@link ConnectionLimiter} the stream takes a slot from before its head is sent. Past the
+   * limit the client gets `503` with `Retry-After` and the stream ends with reason `rejected`
+   * without starting the source. The slot is given back once, when the stream ends.
+   * @defaultValue no limit
+   */
+  limit?: ConnectionLimiter<Req> | undefined
 }

@@ -89,13 +89,14 @@ export async function* iterateMessages(
     timer = setTimeout(() => resolve('timeout'), timeout)
   })
   let reader: ReadableStreamDefaultReader<Uint8Array> | undefined
+  const aborted = new Promise<'aborted'>((resolve) => {
+    controller.signal.addEventListener('abort', () => resolve('aborted'), { once: true })
+  })
   try {
-    const body = await Promise.race([open(source, options, controller.signal), expired])
+    const body = await Promise.race([open(source, options, controller.signal), expired, aborted])
+    if (body === 'aborted') return
     if (body === 'timeout') throw timeoutError([], timeout)
     reader = body.getReader()
-    const aborted = new Promise<'aborted'>((resolve) => {
-      controller.signal.addEventListener('abort', () => resolve('aborted'), { once: true })
-    })
     for (;;) {
       const result = await Promise.race([reader.read(), expired, aborted])
       if (result === 'aborted') return
@@ -108,6 +109,10 @@ export async function* iterateMessages(
       parser.feed(decoder.decode(result.value, { stream: true }))
       while (queue.length > 0) yield queue.shift() as SseMessage
     }
+  } catch (error) {
+    // Stopped by the caller's signal: a normal end, whatever the fetch machinery threw.
+    if (options.signal?.aborted) return
+    throw error
   } finally {
     clearTimeout(timer)
     options.signal?.removeEventListener('abort', abort)

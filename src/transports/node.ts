@@ -8,6 +8,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import { SseError } from '../errors.ts'
+import { REJECTION_BODY, rejectionHeaders } from '../limits/connection-limit.ts'
 import { buildHeaders, readLastEventId } from '../stream/headers.ts'
 import { resolveOptions } from '../stream/options.ts'
 import { Pump, type Sink } from '../stream/pump.ts'
@@ -133,8 +134,31 @@ export function sendEventStream<Req extends NodeRequest>(
   }
   const lastEventId = readLastEventId(header(req, 'last-event-id'), req.url)
   const pump = new Pump<Req>({ content, options: resolved, request: req, lastEventId })
+  const limiter = resolved.limit
+  if (limiter) {
+    const release = limiter.acquire(req)
+    if (!release) return reject(pump, req, res, resolved, limiter.retryAfterHeader)
+    // Every path ends the pump (even a client gone while the content function ran): the slot
+    // is given back exactly once, whatever the reason.
+    void pump.closed.then(release)
+  }
   const sink = new NodeSink(res, () => pump.disconnect())
   return run(pump, sink, req, res, resolved)
+}
+
+/** Past a connection limit: 503 with `Retry-After`; the source is never started. */
+function reject<Req extends NodeRequest>(
+  pump: Pump<Req>,
+  req: Req,
+  res: NodeResponse,
+  options: { headers: StreamOptions['headers'] },
+  retryAfter: string,
+): Promise<CloseReason> {
+  const head = rejectionHeaders(retryAfter, buildHeaders(options.headers, req.httpVersionMajor < 2))
+  ;(res as ServerResponse).writeHead(503, toNodeHeaders(head))
+  res.end(REJECTION_BODY)
+  pump.close('rejected')
+  return pump.closed
 }
 
 async function run<Req extends NodeRequest>(

@@ -6,6 +6,7 @@
  */
 
 import { invalidOption } from '../errors.ts'
+import { REJECTION_BODY, rejectionHeaders } from '../limits/connection-limit.ts'
 import { buildHeaders, readLastEventId } from '../stream/headers.ts'
 import { resolveOptions } from '../stream/options.ts'
 import { Pump, type Sink } from '../stream/pump.ts'
@@ -158,6 +159,19 @@ export class EventSourceResponse extends Response {
       request,
       lastEventId,
     })
+    // A connection limit is checked here, as the response is built, because a Response's status
+    // is fixed by its constructor: past the limit this same class carries the 503, so every
+    // handler and adapter keeps one code path (`return new EventSourceResponse(...)`).
+    const limiter = resolved.limit
+    const release = limiter?.acquire(request)
+    if (limiter && !release) {
+      const head = rejectionHeaders(limiter.retryAfterHeader, buildHeaders(resolved.headers, false))
+      super(REJECTION_BODY, { status: 503, headers: head })
+      pump.close('rejected')
+      this.closed = pump.closed
+      return
+    }
+    if (release) void pump.closed.then(release)
     const body = new ReadableStream<Uint8Array>(new WebSink(pump, request), {
       highWaterMark: 0,
     })

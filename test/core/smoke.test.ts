@@ -7,8 +7,12 @@ import { closeAllServers, nodeServer, webServer } from '../helpers/servers.ts'
 afterEach(closeAllServers)
 
 test('node and web transports deliver the same events', async () => {
-  const node = await nodeServer((req, res) => void sendEventStream(req, res, ['a', { data: 'b', id: '1' }]))
-  const web = await webServer((request) => new EventSourceResponse(['a', { data: 'b', id: '1' }], { request }))
+  const node = await nodeServer(
+    (req, res) => void sendEventStream(req, res, ['a', { data: 'b', id: '1' }]),
+  )
+  const web = await webServer(
+    (request) => new EventSourceResponse(['a', { data: 'b', id: '1' }], { request }),
+  )
   for (const url of [node.url, web.url]) {
     const events = await readEvents(url)
     expect(events).toEqual([

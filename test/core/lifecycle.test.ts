@@ -1,0 +1,321 @@
+/**
+ * A stream's life over a real socket: head before the first item, first event flushed at once,
+ * disconnect stopping the source, send timeout dropping a stalled client without reading ahead,
+ * the final chunk, and nothing left behind.
+ */
+
+import { getEventListeners } from 'node:events'
+import type { ServerResponse } from 'node:http'
+import { afterEach, describe, expect, test } from 'vitest'
+import { type CloseReason, EventSourceResponse, type StreamContext } from '../../src/index.ts'
+import { sendEventStream } from '../../src/node.ts'
+import { iterateEvents, readEvents } from '../../src/testing.ts'
+import { closeAllServers, nodeServer, waitFor, webServer } from '../helpers/servers.ts'
+import { activeTimers, gate, sleepUnlessAborted, stalledClient } from '../helpers/streams.ts'
+
+afterEach(closeAllServers)
+
+type Transport = 'node' | 'web'
+const transports: Transport[] = ['node', 'web']
+
+/** Serves `content` (a function of ctx) with `options` on one transport. */
+async function serve(
+  transport: Transport,
+  content: (ctx: StreamContext<unknown>) => AsyncIterable<unknown> | Iterable<unknown>,
+  options: Record<string, unknown> = {},
+) {
+  if (transport === 'node') {
+    return nodeServer((req, res) => {
+      void sendEventStream(req, res, content as never, options)
+    })
+  }
+  return webServer((request) => new EventSourceResponse(content as never, { ...options, request }))
+}
+
+describe.each(transports)('%s transport', (transport) => {
+  test('the head is sent before the source produces anything', async () => {
+    const held = gate()
+    const server = await serve(transport, async function* () {
+      await held.promise
+      yield 'late'
+    })
+    // If the head waited for the first item, this fetch would never resolve.
+    const response = await fetch(server.url)
+    expect(response.status).toBe(200)
+    expect(response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8')
+    held.open()
+    expect(await response.text()).toBe('data: late\r\n\r\n')
+  })
+
+  test('the first event is flushed at once, while the source is still running', async () => {
+    const server = await serve(transport, async function* ({ signal }) {
+      yield 'first'
+      await sleepUnlessAborted(60_000, signal)
+    })
+    // The stream never ends: reading one event proves it was not buffered.
+    const events = await readEvents(server.url, { count: 1, timeout: 3000 })
+    expect(events.map((e) => e.data)).toEqual(['first'])
+  })
+
+  test('disconnect: ctx.signal aborts and a parked generator runs its finally at once', async () => {
+    let finallyAt = 0
+    let reason: unknown
+    const closed: CloseReason[] = []
+    const server = await serve(
+      transport,
+      async function* ({ signal }) {
+        try {
+          yield 'hello'
+          await sleepUnlessAborted(60_000, signal)
+          yield 'never'
+        } finally {
+          reason = signal.reason
+          finallyAt = performance.now()
+        }
+      },
+      { onClose: (r: CloseReason) => closed.push(r) },
+    )
+    const controller = new AbortController()
+    const events = iterateEvents(server.url, { signal: controller.signal })
+    expect((await events.next()).value?.data).toBe('hello')
+    const closedAt = performance.now()
+    controller.abort()
+    await waitFor(() => finallyAt > 0, 2000, 'generator finally')
+    expect(finallyAt - closedAt).toBeLessThan(100)
+    expect(reason).toBe('disconnect')
+    await waitFor(() => closed.length > 0)
+    expect(closed).toEqual(['disconnect'])
+  })
+
+  test("disconnect: the source's return() is called even for a plain iterator", async () => {
+    let returned = false
+    let pulled = 0
+    const server = await serve(transport, () => ({
+      [Symbol.iterator]() {
+        return {
+          next: () => {
+            pulled++
+            return { done: false, value: { data: 'x'.repeat(1000) } }
+          },
+          return: () => {
+            returned = true
+            return { done: true, value: undefined }
+          },
+        }
+      },
+    }))
+    await readEvents(server.url, { count: 5 })
+    await waitFor(() => returned, 2000, 'return() called')
+    expect(pulled).toBeGreaterThan(0)
+  })
+
+  test('a source error after events: the client gets the events and a clean end', async () => {
+    const errors: unknown[] = []
+    const server = await serve(
+      transport,
+      async function* () {
+        yield 'a'
+        yield 'b'
+        throw new Error('boom')
+      },
+      { onError: (e: unknown) => errors.push(e) },
+    )
+    const response = await fetch(server.url)
+    // text() rejects if the response is cut off without its final chunk.
+    expect(await response.text()).toBe('data: a\r\n\r\ndata: b\r\n\r\n')
+    expect(errors).toHaveLength(1)
+  })
+
+  test('raw Uint8Array items are written as they are', async () => {
+    const server = await serve(transport, () => [
+      new TextEncoder().encode('data: raw\n\n'),
+      { data: 'framed' },
+    ])
+    expect(await (await fetch(server.url)).text()).toBe('data: raw\n\ndata: framed\r\n\r\n')
+  })
+
+  test('a client that stops reading: the source is not pulled ahead, sendTimeout drops it', async () => {
+    let pulled = 0
+    const closed: CloseReason[] = []
+    let finallyRan = false
+    const server = await serve(
+      transport,
+      async function* () {
+        try {
+          for (;;) {
+            pulled++
+            yield { data: 'x'.repeat(4096) }
+          }
+        } finally {
+          finallyRan = true
+        }
+      },
+      { sendTimeout: 400, onClose: (r: CloseReason) => closed.push(r) },
+    )
+    const socket = await stalledClient(server.port)
+    try {
+      // The socket buffers fill, then the pump must stop pulling.
+      let previous = -1
+      await waitFor(
+        () => {
+          const settled = pulled === previous && pulled > 0
+          previous = pulled
+          return settled
+        },
+        5000,
+        'pulling to stop',
+      )
+      const bytesPulled = pulled * 4096
+      // Bounded by kernel socket buffers plus one batch, not by the source (which is endless).
+      expect(bytesPulled).toBeLessThan(48 * 1024 * 1024)
+      await waitFor(() => closed.length > 0, 5000, 'send timeout')
+      expect(closed).toEqual(['timeout'])
+      expect(finallyRan).toBe(true)
+      const pulledAtTimeout = pulled
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      expect(pulled).toBe(pulledAtTimeout)
+    } finally {
+      socket.destroy()
+    }
+  })
+
+  test('nothing is left behind: timers, listeners', async () => {
+    const responses: ServerResponse[] = []
+    const signals: AbortSignal[] = []
+    const closed: CloseReason[] = []
+    const options = { ping: 20, sendTimeout: 5000, onClose: (r: CloseReason) => closed.push(r) }
+    const server =
+      transport === 'node'
+        ? await nodeServer((req, res) => {
+            responses.push(res)
+            void sendEventStream(req, res, streamUntil(req.url), options)
+          })
+        : await webServer((request) => {
+            signals.push(request.signal)
+            return new EventSourceResponse(streamUntil(request.url), { ...options, request })
+          })
+    const baseline = activeTimers()
+    // done, error, disconnect.
+    await readEvents(`${server.url}/?end=done`)
+    await readEvents(`${server.url}/?end=error`).catch(() => {})
+    await readEvents(`${server.url}/?end=never`, { count: 1 })
+    await waitFor(() => closed.length === 3, 3000, 'three streams closed')
+    expect(closed.sort()).toEqual(['disconnect', 'done', 'error'])
+    await waitFor(() => activeTimers() <= baseline, 2000, 'timers cleared')
+    for (const res of responses) {
+      await waitFor(() => res.listenerCount('close') === 0, 2000, 'close listeners removed')
+      expect(res.listenerCount('drain')).toBe(0)
+    }
+    for (const signal of signals) expect(getEventListeners(signal, 'abort')).toHaveLength(0)
+  })
+})
+
+function streamUntil(url: string | undefined) {
+  const end = new URL(url ?? '/', 'http://x').searchParams.get('end')
+  return async function* ({ signal }: StreamContext<unknown>) {
+    yield 'one'
+    if (end === 'error') throw new Error('planned')
+    if (end === 'never') await sleepUnlessAborted(60_000, signal)
+  }
+}
+
+describe('content forms', () => {
+  test.each([
+    ['an array', () => ['a', 'b']],
+    [
+      'a sync generator',
+      () =>
+        (function* () {
+          yield 'a'
+          yield 'b'
+        })(),
+    ],
+    [
+      'an async generator',
+      () =>
+        (async function* () {
+          yield 'a'
+          yield 'b'
+        })(),
+    ],
+    [
+      'a ReadableStream',
+      () =>
+        new ReadableStream({
+          start(controller) {
+            controller.enqueue('a')
+            controller.enqueue('b')
+            controller.close()
+          },
+        }),
+    ],
+    ['a sync iterable of promises', () => [Promise.resolve('a'), Promise.resolve('b')]],
+  ])('%s', async (_name, make) => {
+    for (const transport of transports) {
+      const server = await serve(transport, () => make() as Iterable<unknown>)
+      const events = await readEvents(server.url)
+      expect(events.map((e) => e.data)).toEqual(['a', 'b'])
+    }
+  })
+
+  test('an async content function returning a source', async () => {
+    for (const transport of transports) {
+      const server = await serve(transport, async () => {
+        await new Promise((resolve) => setTimeout(resolve, 5))
+        return ['a', 'b']
+      })
+      expect((await readEvents(server.url)).map((e) => e.data)).toEqual(['a', 'b'])
+    }
+  })
+
+  test('content that is not a source is refused at once', () => {
+    expect(() => new EventSourceResponse('text' as never)).toThrow(
+      /received string "text".*\[text\]/,
+    )
+    expect(() => new EventSourceResponse(42 as never)).toThrow(/ERR_SSE|Invalid content/)
+  })
+
+  test('a content function that throws before the head: sendEventStream rejects, nothing sent', async () => {
+    const outcomes: unknown[] = []
+    const server = await nodeServer((req, res) => {
+      sendEventStream(req, res, async () => {
+        throw new Error('not authorised')
+      }).then(
+        () => outcomes.push('resolved'),
+        (error: Error) => {
+          outcomes.push(error.message)
+          expect(res.headersSent).toBe(false)
+          res.writeHead(401).end('nope')
+        },
+      )
+    })
+    const response = await fetch(server.url)
+    expect(response.status).toBe(401)
+    expect(await response.text()).toBe('nope')
+    expect(outcomes).toEqual(['not authorised'])
+  })
+
+  test('a head already sent is refused at once', async () => {
+    let error: unknown
+    const server = await nodeServer((req, res) => {
+      res.writeHead(200).flushHeaders()
+      try {
+        void sendEventStream(req, res, [])
+      } catch (e) {
+        error = e
+      }
+      res.end()
+    })
+    await (await fetch(server.url)).text()
+    expect(error).toMatchObject({ code: 'ERR_SSE_HEADERS_SENT' })
+  })
+
+  test('Last-Event-ID reaches ctx.lastEventId, from the header or the query', async () => {
+    for (const transport of transports) {
+      const server = await serve(transport, ({ lastEventId }) => [{ data: lastEventId ?? 'none' }])
+      expect((await readEvents(server.url, { lastEventId: '42' }))[0]?.data).toBe('42')
+      expect((await readEvents(`${server.url}/?lastEventId=7`))[0]?.data).toBe('7')
+      expect((await readEvents(server.url))[0]?.data).toBe('none')
+    }
+  })
+})

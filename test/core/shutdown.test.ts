@@ -1,0 +1,209 @@
+/**
+ * Shutdown: a registry ends every open stream cleanly (final chunk sent, farewell events within
+ * the grace period), so `server.close()` can finish; signal handlers are opt-in.
+ */
+
+import { spawn } from 'node:child_process'
+import { connect } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import { afterEach, describe, expect, test } from 'vitest'
+import {
+  type CloseReason,
+  EventSourceResponse,
+  type StreamContext,
+  StreamRegistry,
+} from '../../src/index.ts'
+import { sendEventStream } from '../../src/node.ts'
+import { iterateEvents, readEvents } from '../../src/testing.ts'
+import {
+  closeAllServers,
+  nodeServer,
+  type TestServer,
+  waitFor,
+  webServer,
+} from '../helpers/servers.ts'
+import { sleepUnlessAborted } from '../helpers/streams.ts'
+
+afterEach(closeAllServers)
+
+/** A source that says hello, then waits; on shutdown it says goodbye if `farewell` is set. */
+function waiting(farewell: boolean) {
+  return async function* ({ signal }: StreamContext<unknown>) {
+    yield { data: 'hello' }
+    await sleepUnlessAborted(60_000, signal).catch(() => {})
+    if (farewell && signal.reason === 'shutdown') yield { event: 'farewell', data: 'bye' }
+  }
+}
+
+/**
+ * A raw HTTP/1.1 client: resolves with the body once the terminating chunk arrived, rejects if
+ * the connection closes without it (an unclean end).
+ */
+function rawClient(port: number, onReady: () => void) {
+  return new Promise<string>((resolve, reject) => {
+    let text = ''
+    let ready = false
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')
+    })
+    socket.setEncoding('utf8')
+    socket.on('data', (chunk: string) => {
+      text += chunk
+      if (!ready && text.includes('data: hello')) {
+        ready = true
+        onReady()
+      }
+      if (text.endsWith('\r\n0\r\n\r\n')) {
+        socket.end()
+        resolve(text)
+      }
+    })
+    socket.on('error', reject)
+    socket.on('close', () =>
+      reject(new Error(`closed without the final chunk: ${JSON.stringify(text.slice(-80))}`)),
+    )
+  })
+}
+
+describe.each(['node', 'web'] as const)('%s transport', (transport) => {
+  async function serve(
+    registry: StreamRegistry,
+    farewell: boolean,
+    extra: Record<string, unknown> = {},
+  ) {
+    const options = { registry, ping: 0, ...extra }
+    return transport === 'node'
+      ? nodeServer((req, res) => void sendEventStream(req, res, waiting(farewell), options))
+      : webServer((request) => new EventSourceResponse(waiting(farewell), { ...options, request }))
+  }
+
+  test('closeAll ends 1000 open streams cleanly, then server.close() resolves', async () => {
+    const registry = new StreamRegistry()
+    const server: TestServer = await serve(registry, false)
+    let ready = 0
+    const clients = Array.from({ length: 1000 }, () => rawClient(server.port, () => ready++))
+    await waitFor(() => ready === 1000 && registry.size === 1000, 15_000, '1000 streams open')
+    const started = performance.now()
+    expect(await registry.closeAll()).toBe(1000)
+    const bodies = await Promise.all(clients)
+    const elapsed = performance.now() - started
+    for (const body of bodies) expect(body).toContain('data: hello')
+    expect(registry.size).toBe(0)
+    await new Promise<void>((resolve, reject) =>
+      server.server.close((e) => (e ? reject(e) : resolve())),
+    )
+    // Generous: the figure itself is reported by the benchmark, this only guards against a hang.
+    expect(elapsed).toBeLessThan(10_000)
+  })
+
+  test('with grace, a farewell event arrives before the clean end', async () => {
+    const registry = new StreamRegistry()
+    const closed: CloseReason[] = []
+    const server = await serve(registry, true, { onClose: (r: CloseReason) => closed.push(r) })
+    const reading = readEvents(server.url, { timeout: 5000 })
+    await waitFor(() => registry.size === 1)
+    await registry.closeAll({ grace: 2000 })
+    const events = await reading
+    expect(events.map((e) => [e.event, e.data])).toEqual([
+      [undefined, 'hello'],
+      ['farewell', 'bye'],
+    ])
+    expect(closed).toEqual(['shutdown'])
+  })
+
+  test('shutdownGrace on the stream overrides the registry grace; onShutdown is called', async () => {
+    const registry = new StreamRegistry()
+    let shutdownCalls = 0
+    const server = await serve(registry, true, {
+      shutdownGrace: 2000,
+      onShutdown: () => shutdownCalls++,
+    })
+    const reading = readEvents(server.url, { timeout: 5000 })
+    await waitFor(() => registry.size === 1)
+    await registry.closeAll() // grace 0 here; the stream's own 2000 ms wins
+    expect((await reading).map((e) => e.event)).toEqual([undefined, 'farewell'])
+    expect(shutdownCalls).toBe(1)
+  })
+
+  test('a source that ignores shutdown is ended when the grace runs out', async () => {
+    const registry = new StreamRegistry()
+    const stubborn = async function* () {
+      yield { data: 'hello' }
+      await new Promise((resolve) => setTimeout(resolve, 60_000).unref())
+    }
+    const server =
+      transport === 'node'
+        ? await nodeServer((req, res) => void sendEventStream(req, res, stubborn, { registry }))
+        : await webServer((request) => new EventSourceResponse(stubborn, { registry, request }))
+    const reading = readEvents(server.url, { timeout: 5000 })
+    await waitFor(() => registry.size === 1)
+    const started = performance.now()
+    await registry.closeAll({ grace: 150 })
+    expect(performance.now() - started).toBeGreaterThanOrEqual(140)
+    expect((await reading).map((e) => e.data)).toEqual(['hello'])
+  })
+
+  test('after closeAll new streams end at once with "shutdown", until reset()', async () => {
+    const registry = new StreamRegistry()
+    const closed: CloseReason[] = []
+    const server = await serve(registry, false, { onClose: (r: CloseReason) => closed.push(r) })
+    await registry.closeAll()
+    const response = await fetch(server.url)
+    expect(response.status).toBe(200)
+    expect(await response.text()).toBe('')
+    expect(closed).toEqual(['shutdown'])
+    registry.reset()
+    const events = await readEvents(server.url, { count: 1 })
+    expect(events.map((e) => e.data)).toEqual(['hello'])
+  })
+})
+
+test('registries are independent: no sticky global state', async () => {
+  const first = new StreamRegistry()
+  const second = new StreamRegistry()
+  await first.closeAll()
+  const server = await nodeServer(
+    (req, res) => void sendEventStream(req, res, ['ok'], { registry: second }),
+  )
+  expect((await readEvents(server.url)).map((e) => e.data)).toEqual(['ok'])
+  expect(first.closing).toBe(true)
+  expect(second.closing).toBe(false)
+})
+
+test('closeAll checks its grace', async () => {
+  await expect(new StreamRegistry().closeAll({ grace: -5 })).rejects.toThrow(/"grace".*number -5/)
+})
+
+test('installShutdownHandlers: SIGTERM sends the farewell, closes the server and exits', async () => {
+  const script = fileURLToPath(new URL('./fixtures/signal-server.ts', import.meta.url))
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  let output = ''
+  child.stdout.setEncoding('utf8')
+  child.stdout.on('data', (chunk: string) => {
+    output += chunk
+  })
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  )
+  try {
+    await waitFor(() => /listening \d+/.test(output), 15_000, 'child listening')
+    const port = Number(/listening (\d+)/.exec(output)?.[1])
+    const events = iterateEvents(`http://127.0.0.1:${port}/`, { timeout: 10_000 })
+    expect((await events.next()).value?.data).toBe('hello')
+    const received = (async () => {
+      const rest = []
+      for await (const event of events) rest.push(event)
+      return rest
+    })()
+    child.kill('SIGTERM')
+    expect(await received).toEqual([{ event: 'farewell', data: 'shutdown', id: undefined }])
+    // The handler re-raises the signal once done, so the process ends as SIGTERM would.
+    expect(await exited).toEqual({ code: null, signal: 'SIGTERM' })
+    expect(output).toContain('shutdown done')
+    expect(output).not.toContain('with')
+  } finally {
+    child.kill('SIGKILL')
+  }
+})

@@ -1,0 +1,64 @@
+/** Helpers for stream tests: timed collection, raw reads, gates. */
+
+import { connect, type Socket } from 'node:net'
+import { iterateMessages, type SseMessage } from '../../src/testing.ts'
+
+/** Collects every message a stream sends during `ms` milliseconds, then disconnects. */
+export async function collectFor(url: string, ms: number): Promise<SseMessage[]> {
+  const out: SseMessage[] = []
+  const signal = AbortSignal.timeout(ms)
+  for await (const message of iterateMessages(url, { signal, timeout: ms + 5000 })) {
+    out.push(message)
+  }
+  return out
+}
+
+/** A promise with its resolve function, to hold a source at a point the test controls. */
+export function gate<T = void>() {
+  let open!: (value: T) => void
+  const promise = new Promise<T>((resolve) => {
+    open = resolve
+  })
+  return { promise, open }
+}
+
+/** Resolves after `ms`, or rejects at once with the signal's reason when it aborts. */
+export function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason)
+      return
+    }
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    const onAbort = () => {
+      clearTimeout(timer)
+      reject(signal.reason)
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+}
+
+/**
+ * Opens a raw TCP connection, sends a GET, and never reads: a client that stopped reading.
+ * Returns the socket (paused) so the test can destroy it.
+ */
+export function stalledClient(port: number, path = '/'): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n`)
+      socket.pause()
+      resolve(socket)
+    })
+    socket.setNoDelay(true)
+    socket.on('error', () => {})
+    socket.once('error', reject)
+  })
+}
+
+/** Counts the active timers of this process (`Timeout` resources). */
+export function activeTimers(): number {
+  return process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length
+}
