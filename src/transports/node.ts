@@ -143,6 +143,8 @@ export function sendEventStream<Req extends NodeRequest>(
     void pump.closed.then(release)
   }
   const sink = new NodeSink(res, () => pump.disconnect())
+  // The client may be gone already (its 'close' came before this call): never wait for it.
+  if (res.destroyed || (res as Http2ServerResponse).stream?.destroyed) pump.disconnect()
   return run(pump, sink, req, res, resolved)
 }
 

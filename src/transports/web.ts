@@ -93,7 +93,7 @@ class WebSink implements Sink, UnderlyingDefaultSource<Uint8Array> {
   destroy(): void {
     if (!this.#open) return
     this.#open = false
-    this.#controller.error(new Error('oven-sse: stream ended without a clean close'))
+    this.#controller.error(new Error('oven-sse: stream dropped without a clean end (send timeout)'))
   }
 
   readonly #gone = (): void => {

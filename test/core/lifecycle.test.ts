@@ -183,7 +183,12 @@ describe.each(transports)('%s transport', (transport) => {
     const responses: ServerResponse[] = []
     const signals: AbortSignal[] = []
     const closed: CloseReason[] = []
-    const options = { ping: 20, sendTimeout: 5000, onClose: (r: CloseReason) => closed.push(r) }
+    const options = {
+      ping: 20,
+      sendTimeout: 5000,
+      onClose: (r: CloseReason) => closed.push(r),
+      onError: () => {},
+    }
     const server =
       transport === 'node'
         ? await nodeServer((req, res) => {
@@ -293,6 +298,27 @@ describe('content forms', () => {
     expect(response.status).toBe(401)
     expect(await response.text()).toBe('nope')
     expect(outcomes).toEqual(['not authorised'])
+  })
+
+  test('a client gone before the call: the stream ends at once as a disconnect', async () => {
+    let result: Promise<CloseReason> | undefined
+    let started = false
+    const server = await nodeServer((req, res) => {
+      res.on('close', () => {
+        result = sendEventStream(req, res, async function* () {
+          started = true
+          yield 'x'
+        })
+      })
+    })
+    const controller = new AbortController()
+    const pending = fetch(server.url, { signal: controller.signal }).catch(() => {})
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    controller.abort()
+    await pending
+    await waitFor(() => result !== undefined, 2000, 'handler saw close')
+    expect(await result).toBe('disconnect')
+    expect(started).toBe(false)
   })
 
   test('a head already sent is refused at once', async () => {
