@@ -8,6 +8,23 @@
  * @module
  */
 
+export {
+  Broadcaster,
+  type BroadcasterOptions,
+  type BroadcastStats,
+  type SubscribeOptions,
+} from './broadcast/broadcaster.ts'
+export type { Broker, BrokerMessage, BrokerSink, HistoryRead } from './broadcast/broker.ts'
+export { formatEventId, type Position, parseEventId } from './broadcast/event-id.ts'
+export { MemoryBroker } from './broadcast/memory-broker.ts'
+export type { BroadcastItem } from './broadcast/payload.ts'
+export {
+  type BroadcastFilter,
+  type OverflowPolicy,
+  RESET_EVENT,
+  type ResetReason,
+  Subscription,
+} from './broadcast/subscription.ts'
 export { type Channel, createChannel } from './channels/channel.ts'
 export {
   DEFAULT_SEPARATOR,

@@ -17,10 +17,16 @@ import type { StreamRegistry } from '../shutdown/registry.ts'
  */
 export type ContentItem = string | EventInit | ServerSentEvent | Uint8Array
 
+/**
+ * Refuses a plain string where a source is expected: a string is iterable (by character), so
+ * without this `reply.sse('hi')` would compile and then fail at run time.
+ */
+type NotAString = { readonly charAt?: never }
+
 /** Something that produces content items, pulled one at a time as the client takes them. */
 export type ContentSource<T extends ContentItem = ContentItem> =
   | AsyncIterable<T>
-  | Iterable<T>
+  | (Iterable<T> & NotAString)
   | ReadableStream<T>
 
 /**

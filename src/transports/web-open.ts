@@ -45,8 +45,13 @@ export async function openEventSourceResponse(
 ): Promise<EventSourceResponse> {
   if (typeof content !== 'function') return new EventSourceResponse(content, options)
   // Misuse (a bad option) is reported before user code runs, as on every other path.
-  resolveOptions(options, ['request'])
+  const { limit } = resolveOptions(options, ['request'])
   const request = options.request
+  // Past a connection limit the answer is a 503 and the content function must not run: the
+  // response made here takes no slot, answers 503 and never calls it.
+  if (typeof limit?.admits === 'function' && !limit.admits(request)) {
+    return new EventSourceResponse(content, options)
+  }
   const controller = new AbortController()
   const onRequestAbort = () => controller.abort('disconnect')
   const requestSignal = request?.signal
@@ -83,6 +88,9 @@ export async function openEventSourceResponse(
       onClose: (reason: CloseReason) => {
         release()
         controller.abort(reason)
+        // The limit filled up while the content function ran: the stream never read the
+        // source it returned, so stop that here (a generator's finally, a stream's cancel).
+        if (reason === 'rejected') stopUnread(source)
         onClose?.(reason)
       },
     })
@@ -90,5 +98,21 @@ export async function openEventSourceResponse(
     release()
     controller.abort('error')
     throw error
+  }
+}
+
+/** Stops a source no stream will read. Errors are the source's own business: it was never used. */
+function stopUnread(source: unknown): void {
+  try {
+    if (typeof (source as ReadableStream).cancel === 'function') {
+      ;(source as ReadableStream).cancel().catch(() => {})
+    } else if (source !== null && typeof source === 'object' && Symbol.asyncIterator in source) {
+      const iterator = (source as AsyncIterable<unknown>)[Symbol.asyncIterator]()
+      void Promise.resolve(iterator.return?.()).catch(() => {})
+    } else if (source !== null && typeof source === 'object' && Symbol.iterator in source) {
+      ;(source as Iterable<unknown>)[Symbol.iterator]().return?.()
+    }
+  } catch {
+    // Nothing to do: the source was never read and is dropped.
   }
 }

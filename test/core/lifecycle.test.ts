@@ -21,7 +21,9 @@ const transports: Transport[] = ['node', 'web']
 /** Serves `content` (a function of ctx) with `options` on one transport. */
 async function serve(
   transport: Transport,
-  content: (ctx: StreamContext<unknown>) => AsyncIterable<unknown> | Iterable<unknown>,
+  content: (
+    ctx: StreamContext<unknown>,
+  ) => AsyncIterable<unknown> | Iterable<unknown> | Promise<Iterable<unknown>>,
   options: Record<string, unknown> = {},
 ) {
   if (transport === 'node') {

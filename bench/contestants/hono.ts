@@ -1,0 +1,43 @@
+/**
+ * Hono's `streamSSE` on `@hono/node-server`: `await stream.writeSSE({ data })` per event.
+ * Broadcast: a `Set` of the streams, each written with `writeSSE`.
+ */
+
+import type { Server } from 'node:http'
+import { createAdaptorServer } from '@hono/node-server'
+import { Hono } from 'hono'
+import { type SSEStreamingApi, streamSSE } from 'hono/streaming'
+import { listening, runContestant } from '../lib/contestant.ts'
+import { payloads } from '../lib/payload.ts'
+
+const subscribers = new Set<SSEStreamingApi>()
+const app = new Hono()
+
+const untilAborted = (stream: SSEStreamingApi) =>
+  new Promise<void>((resolve) => stream.onAbort(resolve))
+
+app.get('/stream', (c) =>
+  streamSSE(c, async (stream) => {
+    const n = Number(c.req.query('n'))
+    const payload = payloads(Number(c.req.query('size')))
+    for (let i = 0; i < n && !stream.aborted; i++) await stream.writeSSE({ data: payload(i) })
+  }),
+)
+app.get('/idle', (c) => streamSSE(c, untilAborted))
+app.get('/sub', (c) =>
+  streamSSE(c, async (stream) => {
+    subscribers.add(stream)
+    await untilAborted(stream)
+    subscribers.delete(stream)
+  }),
+)
+
+runContestant({
+  listen: () => listening(createAdaptorServer({ fetch: app.fetch }) as Server),
+  publish: (data) => {
+    const writes: Promise<void>[] = []
+    for (const stream of subscribers) writes.push(stream.writeSSE({ data }))
+    return Promise.all(writes)
+  },
+  subscribers: () => subscribers.size,
+})

@@ -1,0 +1,116 @@
+/**
+ * What every contestant server shares: the IPC commands the orchestrator uses (port, CPU time,
+ * memory after GC, subscriber count, broadcast trigger) and the parsing of the routes.
+ *
+ * Routes served by every contestant, the same everywhere:
+ * - `GET /stream?n=&size=` — `n` events whose data is `payloads(size)(i)`, then the end;
+ * - `GET /idle` — an event stream that stays open and sends nothing (the library's defaults,
+ *   keep-alive timers included);
+ * - `GET /sub` — joins the broadcast; the orchestrator triggers rounds over IPC.
+ */
+
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { answer } from './ipc.ts'
+import { broadcastPayload } from './payload.ts'
+
+/** One contestant: a server, and how it broadcasts. */
+export interface ContestantImpl {
+  /** Starts the server on 127.0.0.1 and a free port. */
+  listen(): Promise<Server>
+  /** Sends one event with `data` to every `/sub` client; may return a promise. */
+  publish(data: string): unknown
+  /** How many `/sub` clients are ready to receive a broadcast. */
+  subscribers(): number
+}
+
+/** CPU time of this process, µs. */
+export interface CpuTime {
+  user: number
+  system: number
+}
+
+/** Memory of this process after garbage collection, bytes. */
+export interface MemoryFigures {
+  heapUsed: number
+  rss: number
+  external: number
+}
+
+const gc = (globalThis as { gc?: () => void }).gc
+
+async function collect(): Promise<MemoryFigures> {
+  if (!gc) throw new Error('bench: contestant servers must run with --expose-gc')
+  // Several rounds with a macrotask between them: finalizers and weak callbacks run.
+  for (let i = 0; i < 4; i++) {
+    gc()
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  const { heapUsed, rss, external } = process.memoryUsage()
+  return { heapUsed, rss, external }
+}
+
+/** Starts a contestant and answers the orchestrator until it goes away. */
+export function runContestant(impl: ContestantImpl): void {
+  let server: Server | undefined
+  answer({
+    start: async () => {
+      server ??= await impl.listen()
+      return (server.address() as AddressInfo).port
+    },
+    cpu: (): CpuTime => process.cpuUsage(),
+    memory: collect,
+    subscribers: () => impl.subscribers(),
+    broadcast: async ({ count, size }: { count: number; size: number }) => {
+      for (let i = 0; i < count; i++) {
+        const result = impl.publish(broadcastPayload(i, size))
+        if (result instanceof Promise) await result
+      }
+    },
+  })
+}
+
+/** The route of a request URL. */
+export type Route =
+  | { kind: 'stream'; n: number; size: number }
+  | { kind: 'idle' }
+  | { kind: 'sub' }
+  | { kind: 'none' }
+
+/** Parses a request URL into a {@link Route}. */
+export function route(url: string | undefined): Route {
+  if (!url) return { kind: 'none' }
+  if (url.startsWith('/stream')) {
+    const query = new URLSearchParams(url.slice(url.indexOf('?') + 1))
+    return { kind: 'stream', n: Number(query.get('n')), size: Number(query.get('size')) }
+  }
+  if (url === '/idle') return { kind: 'idle' }
+  if (url === '/sub') return { kind: 'sub' }
+  return { kind: 'none' }
+}
+
+/** The head every hand-written contestant sends (Oven's own head, for equal bytes). */
+export const SSE_HEAD = {
+  'Content-Type': 'text/event-stream; charset=utf-8',
+  'Cache-Control': 'no-store, no-transform',
+  'X-Accel-Buffering': 'no',
+  Connection: 'keep-alive',
+}
+
+/** Starts `server` on 127.0.0.1, a free port and a backlog that takes 10 000 connects. */
+export function listening(server: Server): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => resolve(server))
+  })
+}
+
+/** Keeps a set of open responses: added now, removed when the connection closes. */
+export function track<T>(
+  set: Set<T>,
+  item: T,
+  emitter: { once(e: 'close', f: () => void): unknown },
+) {
+  set.add(item)
+  emitter.once('close', () => set.delete(item))
+}

@@ -1,0 +1,320 @@
+/**
+ * `npm run bench`: Oven against a plain `res.write` loop and its peers, every contestant a
+ * server process of its own on 127.0.0.1, the load generator another process.
+ *
+ * Scenarios:
+ * 1. `stream` — one client reads N events of 64 B and of 4 KiB: events/s and server CPU µs/event;
+ * 2. `idle` — 1 000 / 5 000 / 10 000 idle streams: server heap and RSS KiB per connection after GC;
+ * 3. `broadcast` — 100 × 256 B events to 1 000 and 5 000 clients: server CPU µs per delivery,
+ *    p50/p99 latency, time until every client has every event.
+ *
+ * Every run checks that the client received exactly what was sent (count, order, each byte of
+ * each payload); a run that fails the check is reported and left out of the medians.
+ * Repetitions interleave the contestants (the order rotates each time) so that noise from
+ * other work on the machine spreads over all of them; tables give medians and the spread.
+ *
+ * Flags: --quick (< 60 s smoke run), --scenario stream,idle,broadcast, --reps N,
+ * --contestants plain,oven-node,…, --tiny (a few hundred events: the test suite's mode),
+ * --docs / --no-docs (write docs/benchmarks.md and its chart; default: only on a full run),
+ * --out FILE (JSON results; default bench/results/latest.json).
+ */
+
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { parseArgs } from 'node:util'
+import { CONTESTANTS, type ContestantInfo } from './lib/contestants.ts'
+import { Child, sibling } from './lib/ipc.ts'
+import { collectMeta, type Results, type RunRecord, writeOutputs } from './lib/report.ts'
+
+const { values: flags } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    tiny: { type: 'boolean', default: false },
+    scenario: { type: 'string' },
+    reps: { type: 'string' },
+    contestants: { type: 'string' },
+    docs: { type: 'boolean' },
+    out: { type: 'string' },
+  },
+  allowNegative: true,
+})
+
+/** What one run of the benchmark does; the three presets below. */
+interface Plan {
+  stream: { cases: Array<{ n: number; size: number }>; reps: number }
+  idle: { counts: number[]; reps: number }
+  broadcast: { clients: number[]; events: number; size: number; reps: number }
+}
+
+const FULL: Plan = {
+  stream: {
+    cases: [
+      { n: 200_000, size: 64 },
+      { n: 20_000, size: 4096 },
+    ],
+    reps: 5,
+  },
+  idle: { counts: [1000, 5000, 10_000], reps: 3 },
+  broadcast: { clients: [1000, 5000], events: 100, size: 256, reps: 3 },
+}
+const QUICK: Plan = {
+  stream: {
+    cases: [
+      { n: 50_000, size: 64 },
+      { n: 5_000, size: 4096 },
+    ],
+    reps: 2,
+  },
+  idle: { counts: [1000], reps: 1 },
+  broadcast: { clients: [500], events: 100, size: 256, reps: 1 },
+}
+const TINY: Plan = {
+  stream: {
+    cases: [
+      { n: 2_000, size: 64 },
+      { n: 200, size: 4096 },
+    ],
+    reps: 1,
+  },
+  idle: { counts: [50], reps: 1 },
+  broadcast: { clients: [20], events: 10, size: 256, reps: 1 },
+}
+
+const plan: Plan = structuredClone(flags.tiny ? TINY : flags.quick ? QUICK : FULL)
+if (flags.reps !== undefined) {
+  const reps = Number(flags.reps)
+  if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps: expected a positive integer`)
+  plan.stream.reps = plan.idle.reps = plan.broadcast.reps = reps
+}
+const scenarios = new Set(
+  (flags.scenario ?? 'stream,idle,broadcast')
+    .split(',')
+    .map((s) => ({ '1': 'stream', '2': 'idle', '3': 'broadcast' })[s.trim()] ?? s.trim()),
+)
+for (const s of scenarios) {
+  if (!['stream', 'idle', 'broadcast'].includes(s)) throw new Error(`--scenario: unknown "${s}"`)
+}
+const chosen = flags.contestants?.split(',').map((s) => s.trim())
+const contestants = chosen
+  ? chosen.map((id) => {
+      const info = CONTESTANTS.find((c) => c.id === id)
+      if (!info)
+        throw new Error(`--contestants: unknown "${id}"; known: ${CONTESTANTS.map((c) => c.id)}`)
+      return info
+    })
+  : [...CONTESTANTS]
+const fullRun = !flags.quick && !flags.tiny && !chosen && scenarios.size === 3 && !flags.reps
+const writeDocs = flags.docs ?? fullRun
+const out = flags.out ?? sibling(import.meta.url, './results/latest.json')
+
+const CALL_TIMEOUT = 120_000
+
+function serverProcess(info: ContestantInfo): Child {
+  return new Child(sibling(import.meta.url, `./contestants/${info.id}.ts`), [], ['--expose-gc'])
+}
+
+/** The contestants in the order of repetition `rep`: rotated, so none always goes first. */
+function rotated<T>(items: readonly T[], rep: number): T[] {
+  const k = rep % items.length
+  return [...items.slice(k), ...items.slice(0, k)]
+}
+
+const cpuMicros = (a: { user: number; system: number }, b: { user: number; system: number }) =>
+  b.user - a.user + (b.system - a.system)
+
+async function waitForSubscribers(server: Child, count: number, timeout = 30_000) {
+  const started = Date.now()
+  for (;;) {
+    const n = await server.call<number>('subscribers')
+    if (n === count) return
+    if (Date.now() - started > timeout) {
+      throw new Error(`bench: server has ${n} subscribers, expected ${count}`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+function log(line: string): void {
+  process.stderr.write(`${line}\n`)
+}
+
+async function runStream(client: Child, records: RunRecord[]): Promise<void> {
+  const servers = new Map<string, { child: Child; port: number }>()
+  try {
+    for (const info of contestants) {
+      const child = serverProcess(info)
+      servers.set(info.id, { child, port: await child.call<number>('start') })
+    }
+    const once = async (info: ContestantInfo, n: number, size: number) => {
+      const { child, port } = servers.get(info.id)!
+      const before = await child.call<{ user: number; system: number }>('cpu')
+      const r = await client.call<{
+        events: number
+        ms: number
+        clientCpuMs: number
+        error: string | undefined
+      }>('stream', { port, n, size, timeout: CALL_TIMEOUT - 5000 }, CALL_TIMEOUT)
+      const after = await child.call<{ user: number; system: number }>('cpu')
+      return { ...r, cpu: cpuMicros(before, after) }
+    }
+    // Warm-up: let every server's JIT settle before anything is recorded.
+    for (const info of contestants) {
+      for (const { n, size } of plan.stream.cases) await once(info, Math.ceil(n / 4), size)
+    }
+    for (let rep = 0; rep < plan.stream.reps; rep++) {
+      for (const { n, size } of plan.stream.cases) {
+        for (const info of rotated(contestants, rep)) {
+          const r = await once(info, n, size)
+          records.push({
+            scenario: 'stream',
+            contestant: info.id,
+            rep,
+            params: { n, size },
+            metrics: {
+              eventsPerSec: (n / r.ms) * 1000,
+              cpuPerEvent: r.cpu / n,
+              clientCpuShare: r.clientCpuMs / r.ms,
+            },
+            error: r.error,
+          })
+          log(
+            `stream ${size} B  ${info.id.padEnd(13)} ${Math.round((n / r.ms) * 1000)
+              .toLocaleString('en')
+              .padStart(
+                10,
+              )} ev/s ${(r.cpu / n).toFixed(3)} µs/ev${r.error ? `  ERROR ${r.error}` : ''}`,
+          )
+        }
+      }
+    }
+  } finally {
+    await Promise.all([...servers.values()].map((s) => s.child.stop()))
+  }
+}
+
+async function runBroadcast(client: Child, records: RunRecord[]): Promise<void> {
+  const { events, size } = plan.broadcast
+  const servers = new Map<string, { child: Child; port: number }>()
+  const round = async (info: ContestantInfo, clients: number) => {
+    const { child, port } = servers.get(info.id)!
+    await client.call('subscribe', { port, count: clients, events, size, timeout: 60_000 }, 70_000)
+    await waitForSubscribers(child, clients)
+    const before = await child.call<{ user: number; system: number }>('cpu')
+    await child.call('broadcast', { count: events, size }, CALL_TIMEOUT)
+    const r = await client.call<{
+      p50: number
+      p99: number
+      allDeliveredMs: number
+      error: string | undefined
+    }>('awaitRound', { timeout: 60_000 }, 70_000)
+    const after = await child.call<{ user: number; system: number }>('cpu')
+    await client.call('closeAll')
+    await waitForSubscribers(child, 0)
+    return { ...r, cpu: cpuMicros(before, after) }
+  }
+  try {
+    for (const info of contestants) {
+      const child = serverProcess(info)
+      servers.set(info.id, { child, port: await child.call<number>('start') })
+      await round(info, Math.min(100, plan.broadcast.clients[0]!))
+    }
+    for (let rep = 0; rep < plan.broadcast.reps; rep++) {
+      for (const clients of plan.broadcast.clients) {
+        for (const info of rotated(contestants, rep)) {
+          const r = await round(info, clients)
+          const deliveries = clients * events
+          records.push({
+            scenario: 'broadcast',
+            contestant: info.id,
+            rep,
+            params: { clients, events, size },
+            metrics: {
+              cpuPerDelivery: r.cpu / deliveries,
+              p50Ms: r.p50 / 1000,
+              p99Ms: r.p99 / 1000,
+              allDeliveredMs: r.allDeliveredMs,
+            },
+            error: r.error,
+          })
+          log(
+            `broadcast ${clients} ${info.id.padEnd(13)} ${(r.cpu / deliveries).toFixed(3)} µs/delivery ` +
+              `p50 ${(r.p50 / 1000).toFixed(1)} ms p99 ${(r.p99 / 1000).toFixed(1)} ms all ${r.allDeliveredMs.toFixed(0)} ms` +
+              (r.error ? `  ERROR ${r.error}` : ''),
+          )
+        }
+      }
+    }
+  } finally {
+    await Promise.all([...servers.values()].map((s) => s.child.stop()))
+  }
+}
+
+async function runIdle(client: Child, records: RunRecord[]): Promise<void> {
+  for (let rep = 0; rep < plan.idle.reps; rep++) {
+    for (const info of rotated(contestants, rep)) {
+      // A fresh server each time: memory is measured against its own baseline.
+      const child = serverProcess(info)
+      try {
+        const port = await child.call<number>('start')
+        const base = await child.call<{ heapUsed: number; rss: number }>('memory')
+        for (const total of plan.idle.counts) {
+          let error: string | undefined
+          try {
+            await client.call('idle', { port, total, timeout: 60_000 }, 70_000)
+          } catch (e) {
+            error = String((e as Error).message)
+          }
+          const m = await child.call<{ heapUsed: number; rss: number }>('memory')
+          const heapKiB = (m.heapUsed - base.heapUsed) / total / 1024
+          const rssKiB = (m.rss - base.rss) / total / 1024
+          records.push({
+            scenario: 'idle',
+            contestant: info.id,
+            rep,
+            params: { connections: total },
+            metrics: { heapKiB, rssKiB },
+            error,
+          })
+          log(
+            `idle ${String(total).padStart(5)} ${info.id.padEnd(13)} heap ${heapKiB.toFixed(2)} KiB/conn rss ${rssKiB.toFixed(2)} KiB/conn${error ? `  ERROR ${error}` : ''}`,
+          )
+          if (error) break
+        }
+      } finally {
+        await client.call('closeAll')
+        await child.stop()
+      }
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  const started = Date.now()
+  const records: RunRecord[] = []
+  const client = new Child(sibling(import.meta.url, './load/client.ts'))
+  try {
+    if (scenarios.has('stream')) await runStream(client, records)
+    if (scenarios.has('idle')) await runIdle(client, records)
+    if (scenarios.has('broadcast')) await runBroadcast(client, records)
+  } finally {
+    await client.stop()
+  }
+  const results: Results = {
+    meta: collectMeta({
+      command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+      plan,
+      seconds: (Date.now() - started) / 1000,
+    }),
+    contestants: contestants.map(({ id, label, oven }) => ({ id, label, oven })),
+    records,
+  }
+  mkdirSync(dirname(out), { recursive: true })
+  const { markdown, failures } = writeOutputs(results, { json: out, docs: writeDocs })
+  process.stdout.write(`${markdown}\n`)
+  if (failures.length > 0) {
+    process.stderr.write(`\nCorrectness failures:\n${failures.map((f) => `- ${f}`).join('\n')}\n`)
+    process.exitCode = 1
+  }
+}
+
+await main()

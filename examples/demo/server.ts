@@ -1,0 +1,246 @@
+/**
+ * The live demo: `npm start`, then open the printed URL in two tabs.
+ *
+ * One page, four panels, all fed by ONE event stream per tab (`/events`):
+ *   clock   a tick every CLOCK_MS, made per connection
+ *   chat    messages between tabs, through the Broadcaster (topic `chat`)
+ *   job     a long job's progress bar, through the Broadcaster (topic `job`)
+ *   stats   this server's connection statistics, every STATS_MS
+ *
+ * Why one stream: browsers allow about six HTTP/1.1 connections per host, shared by every tab.
+ * Four EventSources per tab would stall the third tab. The stream merges its sources through a
+ * bounded channel: the clock, the stats and the Broadcaster subscription each send into it.
+ *
+ * Chat and job events carry the Broadcaster's ids, and nothing else does, so a tab's
+ * `Last-Event-ID` always names the last chat/job event it saw: a reconnecting tab (network blip,
+ * server restart, the page's "drop connection" button, a reload) gets what it missed, from the
+ * Broadcaster's history, without gaps.
+ *
+ * No external service is needed. With REDIS_URL set, the Broadcaster uses Redis, so several
+ * processes serve the same chat and job:
+ *   REDIS_URL=redis://127.0.0.1:6379 PORT=8001 npm start
+ *   REDIS_URL=redis://127.0.0.1:6379 PORT=8002 npm start
+ *
+ * Environment: PORT (default 8000), HOST (default 127.0.0.1), REDIS_URL, REDIS_PREFIX (default
+ * oven-demo), CLOCK_MS (1000), STATS_MS (1000), JOB_STEP_MS (150).
+ */
+
+import { readFile } from 'node:fs/promises'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
+import {
+  Broadcaster,
+  type ContentItem,
+  createChannel,
+  defaultRegistry,
+  installShutdownHandlers,
+  type StreamContext,
+  sendEventStream,
+} from '../../src/node.ts'
+
+const env = process.env
+const clockEvery = Number(env.CLOCK_MS ?? 1000)
+const statsEvery = Number(env.STATS_MS ?? 1000)
+const jobStep = Number(env.JOB_STEP_MS ?? 150)
+const publicDir = fileURLToPath(new URL('./public/', import.meta.url))
+
+// ---------------------------------------------------------------------------------------------
+// The Broadcaster: in memory by default, Redis when REDIS_URL is set.
+
+async function createHub(): Promise<Broadcaster> {
+  if (!env.REDIS_URL) return new Broadcaster({ history: 1000 })
+  // Loaded only when asked for: without REDIS_URL the demo needs no Redis client at all.
+  const { RedisBroker } = await import('../../src/redis.ts')
+  const broker = new RedisBroker({ url: env.REDIS_URL, prefix: env.REDIS_PREFIX ?? 'oven-demo' })
+  return new Broadcaster({ broker, history: 1000 })
+}
+
+const hub = await createHub()
+const instance = `pid ${process.pid}`
+const startedAt = Date.now()
+const stats = { tabs: 0, connections: 0, eventsSent: 0, messages: 0, jobs: 0 }
+
+// ---------------------------------------------------------------------------------------------
+// One stream per tab: clock + stats + the Broadcaster subscription, merged through a channel.
+
+async function clock(send: (item: ContentItem) => Promise<void>, signal: AbortSignal) {
+  while (!signal.aborted) {
+    await send({ event: 'clock', data: { time: new Date().toISOString(), instance } })
+    // Ticks land on whole intervals, so every tab's clock changes at the same moment.
+    await sleep(clockEvery - (Date.now() % clockEvery), undefined, { signal })
+  }
+}
+
+function snapshot() {
+  return {
+    instance,
+    redis: Boolean(env.REDIS_URL),
+    uptime: Math.round((Date.now() - startedAt) / 1000),
+    tabs: stats.tabs,
+    openStreams: defaultRegistry.size,
+    connections: stats.connections,
+    chatSubscribers: hub.subscribers('chat'),
+    eventsSent: stats.eventsSent,
+    messages: stats.messages,
+    jobs: stats.jobs,
+  }
+}
+
+async function statistics(send: (item: ContentItem) => Promise<void>, signal: AbortSignal) {
+  while (!signal.aborted) {
+    await send({ event: 'stats', data: snapshot() })
+    await sleep(statsEvery, undefined, { signal })
+  }
+}
+
+async function broadcasts(
+  send: (item: ContentItem) => Promise<void>,
+  { signal, lastEventId }: StreamContext,
+) {
+  const subscription = hub.subscribe(['chat', 'job'], { lastEventId, signal })
+  for await (const event of subscription) await send(event)
+}
+
+function events(req: IncomingMessage, res: ServerResponse): void {
+  const channel = createChannel<ContentItem>(64)
+  const send = async (item: ContentItem) => {
+    await channel.send(item)
+    stats.eventsSent++
+  }
+  stats.tabs++
+  stats.connections++
+  void sendEventStream(req, res, channel, {
+    // Browsers reconnect after `retry` ms when the connection drops.
+    retry: 1000,
+    async dataSender(ctx) {
+      try {
+        await Promise.all([
+          broadcasts(send, ctx),
+          clock(send, ctx.signal),
+          statistics(send, ctx.signal),
+        ])
+      } catch (error) {
+        // When the tab goes away, ctx.signal aborts and every loop stops with an abort error,
+        // or finds the channel closed: expected. Anything else ends the stream (reason error),
+        // and the browser reconnects.
+        if (!ctx.signal.aborted) throw error
+      } finally {
+        channel.close()
+      }
+    },
+    onClose() {
+      stats.tabs--
+    },
+  })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Actions: post a chat message, start a job
+
+async function readJson(req: IncomingMessage, limit = 4096): Promise<unknown> {
+  let body = ''
+  for await (const chunk of req) {
+    body += chunk
+    if (body.length > limit) throw new Error('body too large')
+  }
+  return JSON.parse(body)
+}
+
+async function postChat(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const body = (await readJson(req).catch(() => undefined)) as
+    | { user?: unknown; text?: unknown }
+    | undefined
+  const user = typeof body?.user === 'string' ? body.user.trim().slice(0, 40) : ''
+  const text = typeof body?.text === 'string' ? body.text.trim().slice(0, 500) : ''
+  if (!user || !text) {
+    json(res, 400, { error: 'expected {"user": string, "text": string}' })
+    return
+  }
+  const id = await hub.publish('chat', {
+    event: 'chat',
+    data: { user, text, at: new Date().toISOString(), instance },
+  })
+  stats.messages++
+  json(res, 202, { id })
+}
+
+let runningJob: string | undefined
+
+async function runJob(jobId: string): Promise<void> {
+  const stages = ['queued', 'fetching', 'processing', 'rendering', 'uploading']
+  try {
+    for (let percent = 0; percent <= 100; percent += 2) {
+      const stage = percent === 100 ? 'done' : stages[Math.floor((percent / 100) * stages.length)]
+      await hub.publish('job', { event: 'job', data: { jobId, percent, stage, instance } })
+      if (percent < 100) await sleep(jobStep)
+    }
+  } finally {
+    runningJob = undefined
+  }
+}
+
+function postJob(res: ServerResponse): void {
+  if (runningJob) {
+    json(res, 409, { error: 'a job is already running', jobId: runningJob })
+    return
+  }
+  runningJob = `job-${++stats.jobs}-${process.pid}`
+  void runJob(runningJob).catch((error) => console.error('job failed:', error))
+  json(res, 202, { jobId: runningJob })
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body))
+}
+
+const files: Record<string, [string, string]> = {
+  '/': ['index.html', 'text/html; charset=utf-8'],
+  '/app.js': ['app.js', 'text/javascript; charset=utf-8'],
+  '/style.css': ['style.css', 'text/css; charset=utf-8'],
+}
+
+async function serveFile(res: ServerResponse, [name, type]: [string, string]): Promise<void> {
+  const body = await readFile(publicDir + name)
+  res.writeHead(200, { 'content-type': type, 'cache-control': 'no-cache' }).end(body)
+}
+
+const server = createServer((req, res) => {
+  const { pathname } = new URL(req.url ?? '/', 'http://localhost')
+  const route = `${req.method} ${pathname}`
+  const handle = async () => {
+    if (route === 'GET /events') return events(req, res)
+    if (route === 'POST /chat') return postChat(req, res)
+    if (route === 'POST /job') return postJob(res)
+    if (route === 'GET /stats') return json(res, 200, snapshot())
+    const file = req.method === 'GET' ? files[pathname] : undefined
+    if (file) return serveFile(res, file)
+    json(res, 404, { error: `no route for ${route}` })
+  }
+  handle().catch((error) => {
+    console.error(error)
+    if (!res.headersSent) json(res, 500, { error: 'internal error' })
+    else res.destroy()
+  })
+})
+
+installShutdownHandlers(server, {
+  grace: 500,
+  exit: false,
+  onDone: () => {
+    void hub.close().finally(() => console.log('demo: stopped'))
+  },
+})
+
+const host = env.HOST ?? '127.0.0.1'
+server.listen(Number(env.PORT ?? 8000), host, () => {
+  const { port } = server.address() as AddressInfo
+  console.log(`listening on http://${host}:${port}`)
+  console.log(
+    `demo: open http://${host}:${port}/ in two tabs (${env.REDIS_URL ? 'Redis broker' : 'in-memory broker'})`,
+  )
+})

@@ -1,0 +1,154 @@
+/**
+ * The Fastify plugin: `app.register(ovenSse)` adds `reply.sse(content, options)`.
+ *
+ * Fastify quirks handled here: the reply is hijacked only once the content is ready (so a
+ * content function that throws still gets Fastify's error handler and its normal error
+ * response), headers set with `reply.header()` are kept, errors while streaming go to
+ * `reply.log`, and `app.close()` ends the open streams before the server stops.
+ *
+ * @module
+ */
+
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { SseError } from '../errors.ts'
+import { StreamRegistry } from '../shutdown/registry.ts'
+import { resolveOptions } from '../stream/options.ts'
+import { checkContent } from '../stream/source.ts'
+import type { CloseReason, Content, ContentSource, StreamOptions } from '../stream/types.ts'
+import { sendEventStream } from '../transports/node.ts'
+import { limitWithRequest, mergeHeaders, senderWithRequest, withRequest } from './options.ts'
+
+/** Options of `reply.sse()`: the stream options, with `ctx.request` the `FastifyRequest`. */
+export type FastifySseOptions = StreamOptions<FastifyRequest>
+
+/** Options of the {@link ovenSse} plugin. */
+export interface OvenSsePluginOptions extends FastifySseOptions {
+  /**
+   * The shutdown registry this app's streams join. `app.close()` calls its `closeAll()` (in a
+   * `preClose` hook), so pass a registry of this app's own, not one shared with other servers.
+   * @defaultValue a new registry for this app
+   */
+  registry?: StreamRegistry | undefined
+}
+
+declare module 'fastify' {
+  interface FastifyReply {
+    /**
+     * Streams `content` as Server-Sent Events on this reply. Return (or await) the promise from
+     * your handler: it rejects before anything is sent if a content function throws, so
+     * Fastify's error handler answers as usual, and it settles with the close reason once the
+     * stream has ended. Options given to the plugin are the defaults of every call.
+     *
+     * @example
+     * ```ts
+     * app.get('/events', (request, reply) =>
+     *   reply.sse(async function* ({ signal }) {
+     *     for (let i = 0; !signal.aborted; i++) {
+     *       yield { data: `tick ${i}` }
+     *       await setTimeout(1000, undefined, { signal })
+     *     }
+     *   }),
+     * )
+     * ```
+     */
+    sse(content: Content<FastifyRequest>, options?: FastifySseOptions): Promise<CloseReason>
+  }
+}
+
+// Options that `app.register` hands to every plugin; they are not stream options.
+const REGISTER_KEYS = ['prefix', 'logLevel', 'logSerializers']
+
+function streamReply(
+  reply: FastifyReply,
+  content: Content<FastifyRequest>,
+  options: FastifySseOptions,
+): Promise<CloseReason> {
+  const request = reply.request
+  const status = options.status ?? (reply.statusCode === 200 ? undefined : reply.statusCode)
+  let hijacked = false
+  const hijack = () => {
+    if (hijacked) return
+    hijacked = true
+    // From here on the response is ours: Fastify neither sends nor serializes anything, but
+    // still runs its onResponse hooks and logs the request when the response ends.
+    reply.hijack()
+  }
+  const run = typeof content === 'function' ? readyThenHijack(content, hijack) : content
+  const closed = sendEventStream(request.raw, reply.raw, withRequest(run, request), {
+    ...options,
+    status,
+    headers: mergeHeaders(reply.getHeaders() as Record<string, string>, options.headers),
+    dataSender: senderWithRequest(options.dataSender, request),
+    limit: limitWithRequest(options.limit, request),
+    onError:
+      options.onError ??
+      ((error: unknown) => reply.log.error({ err: error }, 'oven-sse: event stream failed')),
+  })
+  // Content that is not a function cannot fail any more; and a connection limit that turned the
+  // request away has answered 503 already. Either way Fastify must not send anything now.
+  if (typeof content !== 'function' || reply.raw.headersSent) hijack()
+  return closed
+}
+
+/**
+ * Runs the content function, checks what it returned, and only then hijacks the reply: until
+ * then a throw still reaches Fastify's error handler, because nothing has been sent.
+ */
+function readyThenHijack(
+  content: Extract<Content<FastifyRequest>, (...args: never[]) => unknown>,
+  hijack: () => void,
+): Content<FastifyRequest> {
+  return async (ctx) => {
+    const source: unknown = await content(ctx)
+    checkContent(source)
+    if (typeof source === 'function') {
+      throw new SseError(
+        'ERR_SSE_INVALID_CONTENT',
+        'Invalid content: a content function returned a function; return the source itself.',
+      )
+    }
+    hijack()
+    return source as ContentSource
+  }
+}
+
+const plugin: FastifyPluginAsync<OvenSsePluginOptions> = async (fastify, pluginOptions) => {
+  const defaults: Record<string, unknown> = { ...pluginOptions }
+  for (const key of REGISTER_KEYS) delete defaults[key]
+  // Misuse fails at register time, not on the first request.
+  resolveOptions(defaults as FastifySseOptions)
+  const registry = (defaults.registry as StreamRegistry | undefined) ?? new StreamRegistry()
+  fastify.decorateReply(
+    'sse',
+    function sse(
+      this: FastifyReply,
+      content: Content<FastifyRequest>,
+      options?: FastifySseOptions,
+    ) {
+      return streamReply(this, content, { ...defaults, registry, ...options })
+    },
+  )
+  // preClose runs before the server stops accepting and waits for its connections; an open
+  // stream would otherwise keep `app.close()` waiting forever.
+  fastify.addHook('preClose', async () => {
+    await registry.closeAll()
+  })
+}
+
+/**
+ * The Fastify plugin. Register it once; every reply then has `reply.sse(content, options)`.
+ * Plugin options are the default stream options of every call (a call's own options win).
+ *
+ * @example
+ * ```ts
+ * import Fastify from 'fastify'
+ * import { ovenSse } from 'oven-sse/fastify'
+ *
+ * const app = Fastify({ logger: true })
+ * await app.register(ovenSse, { ping: 10_000 })
+ * app.get('/events', (request, reply) => reply.sse(['hello', { event: 'bye', data: 'see you' }]))
+ * await app.listen({ port: 8000 })
+ * ```
+ */
+export const ovenSse = fp(plugin, { fastify: '5.x', name: 'oven-sse' })

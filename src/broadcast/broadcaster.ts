@@ -1,0 +1,526 @@
+/**
+ * The broadcaster: topics, publish, per-client subscriptions with history and resume.
+ *
+ * @module
+ */
+
+import type { Serializer, ServerSentEvent } from '../encoder/encode.ts'
+import { describe, invalidOption, SseError } from '../errors.ts'
+import type { Broker, BrokerMessage, BrokerSink, HistoryRead } from './broker.ts'
+import { formatEventId } from './event-id.ts'
+import { MemoryBroker } from './memory-broker.ts'
+import { type BroadcastItem, fromPayload, toPayload } from './payload.ts'
+import {
+  type BroadcastFilter,
+  type MutableStats,
+  type OverflowPolicy,
+  Subscription,
+  type SubscriptionHost,
+} from './subscription.ts'
+
+/** Options of {@link Broadcaster}. */
+export interface BroadcasterOptions {
+  /**
+   * Where events go between publish and subscribers: in this process, or shared by several
+   * processes (`RedisBroker` from `oven-sse/redis`). The broadcaster owns it: `close()`
+   * closes it.
+   * @defaultValue a new {@link MemoryBroker}
+   */
+  broker?: Broker | undefined
+  /**
+   * How many events each topic keeps for clients that reconnect with `Last-Event-ID`. `0`
+   * keeps none (a reconnecting client is always told to reset).
+   * @defaultValue `1000`
+   */
+  history?: number | undefined
+  /**
+   * How many events may wait for one slow subscriber before the `overflow` policy applies.
+   * @defaultValue `1000`
+   */
+  queue?: number | undefined
+  /**
+   * What to do when a subscriber's queue is full; see {@link OverflowPolicy}.
+   * @defaultValue `'disconnect'`
+   */
+  overflow?: OverflowPolicy | undefined
+  /**
+   * Turns non-string `data` into text, once per publish.
+   * @defaultValue `JSON.stringify`
+   */
+  serialize?: Serializer | undefined
+  /**
+   * Receives errors that belong to no caller: a broker message that cannot be read, a failed
+   * catch-up after an interruption (retried).
+   * @defaultValue logs with `console.error`
+   */
+  onError?: ((error: unknown) => void) | undefined
+}
+
+/** Options of {@link Broadcaster.subscribe}. */
+export interface SubscribeOptions {
+  /**
+   * The client's `Last-Event-ID`: the subscription first sends what the client missed since
+   * then. Pass the stream context (`ctx`) as the options and this is filled in for you.
+   */
+  lastEventId?: string | undefined
+  /** Ends the subscription when aborted (pass `ctx.signal`). */
+  signal?: AbortSignal | undefined
+  /** Sends an event to this subscriber only when it returns `true`. */
+  filter?: BroadcastFilter | undefined
+  /** Ignored: accepted so that a stream context can be passed as the options. */
+  request?: unknown
+}
+
+/** Counters of a {@link Broadcaster}, for metrics. */
+export interface BroadcastStats {
+  /** Events published through this broadcaster. */
+  readonly published: number
+  /** Events handed to subscribers' streams (one per event per subscriber). */
+  readonly delivered: number
+  /** Events discarded by the `'drop-oldest'` policy. */
+  readonly dropped: number
+  /** Subscribers ended by the `'disconnect'` policy. */
+  readonly disconnected: number
+  /** Reset events sent (a subscriber could not resume without loss). */
+  readonly resets: number
+  /** Current subscribers on this process. */
+  readonly subscribers: number
+  /** Topics with at least one subscriber on this process. */
+  readonly topics: number
+}
+
+interface Topic {
+  readonly subscriptions: Set<Subscription>
+  listening: Promise<void>
+}
+
+const OPTION_KEYS = new Set(['broker', 'history', 'queue', 'overflow', 'serialize', 'onError'])
+const SUBSCRIBE_KEYS = new Set(['lastEventId', 'signal', 'filter', 'request'])
+// Live messages held while catching up after an interruption; past this, read again instead.
+const MAX_PENDING = 10_000
+// Decoded events kept so replays to many reconnecting clients share one encoding.
+const MAX_DECODED = 4096
+const MAX_TOPIC_LENGTH = 512
+
+// Subscribers waiting for events are woken once per macrotask: events published in one burst
+// reach each stream together. The same scheduling as the pump's write batching.
+const schedule: (callback: () => void) => unknown =
+  typeof globalThis.setImmediate === 'function'
+    ? globalThis.setImmediate
+    : (callback) => setTimeout(callback, 0)
+
+function checkCount(name: string, value: unknown, fallback: number, min: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+    invalidOption(name, `an integer >= ${min}`, value)
+  }
+  return value
+}
+
+function checkTopic(topic: unknown, where: string): string {
+  if (typeof topic !== 'string' || topic === '' || topic.length > MAX_TOPIC_LENGTH) {
+    throw new SseError(
+      'ERR_SSE_INVALID_OPTION',
+      `Invalid topic in ${where}: expected a non-empty string of at most ${MAX_TOPIC_LENGTH} ` +
+        `characters, received ${describe(topic)}.`,
+    )
+  }
+  return topic
+}
+
+function checkBroker(broker: unknown): Broker {
+  const methods = ['attach', 'publish', 'listen', 'unlisten', 'read', 'close'] as const
+  if (
+    typeof broker !== 'object' ||
+    broker === null ||
+    methods.some((name) => typeof (broker as Record<string, unknown>)[name] !== 'function')
+  ) {
+    invalidOption('broker', `a broker (an object with ${methods.join(', ')})`, broker)
+  }
+  return broker as Broker
+}
+
+/**
+ * Sends each published event to every subscriber of its topic — on this process, or on every
+ * process sharing a Redis broker — with a bounded history so a reconnecting client resumes
+ * from its `Last-Event-ID` without loss.
+ *
+ * - Each event is encoded once (per process) and the same text goes to every subscriber.
+ * - Each subscriber has a bounded queue; a slow one never delays the others and never holds
+ *   more than `queue` events (see `overflow`).
+ * - Event ids are `<epoch>-<seq>` positions; a client whose position the history no longer
+ *   covers receives a {@link RESET_EVENT} telling it to reload.
+ *
+ * @example
+ * ```ts
+ * import { Broadcaster, EventSourceResponse } from 'oven-sse'
+ *
+ * const hub = new Broadcaster()
+ *
+ * // GET /events?room=lobby — one stream, resumable
+ * app.get('/events', (c) =>
+ *   new EventSourceResponse((ctx) => hub.subscribe([`room:${c.req.query('room')}`], ctx), {
+ *     request: c.req.raw,
+ *   }),
+ * )
+ *
+ * // POST /say
+ * app.post('/say', async (c) => {
+ *   const { room, text } = await c.req.json()
+ *   const id = await hub.publish(`room:${room}`, { event: 'message', data: { text } })
+ *   return c.json({ id })
+ * })
+ * ```
+ */
+export class Broadcaster {
+  readonly #broker: Broker
+  readonly #history: number
+  readonly #capacity: number
+  readonly #overflow: OverflowPolicy
+  readonly #serialize: Serializer | undefined
+  readonly #onError: (error: unknown) => void
+  readonly #topics = new Map<string, Topic>()
+  readonly #subscriptions = new Set<Subscription>()
+  readonly #decoded = new Map<string, ServerSentEvent>()
+  readonly #stats: MutableStats = {
+    published: 0,
+    delivered: 0,
+    dropped: 0,
+    disconnected: 0,
+    resets: 0,
+  }
+
+  // The process-wide live feed: messages of every listened topic, in seq order.
+  #epoch: string | undefined
+  #lastSeq = 0
+  #syncing = false
+  #syncAgain = false
+  #syncRetry: ReturnType<typeof setTimeout> | undefined
+  #syncFailures = 0
+  #pending: BrokerMessage[] = []
+  #pendingOverflow = false
+  #closed = false
+
+  /**
+   * @param options - see {@link BroadcasterOptions}.
+   * @throws {@link SseError} `ERR_SSE_INVALID_OPTION` for an unknown or invalid option.
+   */
+  constructor(options: BroadcasterOptions = {}) {
+    if (typeof options !== 'object' || options === null) {
+      invalidOption('options', 'an object', options)
+    }
+    for (const key of Object.keys(options)) {
+      if (!OPTION_KEYS.has(key)) {
+        invalidOption(key, `one of ${[...OPTION_KEYS].join(', ')} (unknown option)`, key)
+      }
+    }
+    this.#broker = options.broker === undefined ? new MemoryBroker() : checkBroker(options.broker)
+    this.#history = checkCount('history', options.history, 1000, 0)
+    this.#capacity = checkCount('queue', options.queue, 1000, 1)
+    const overflow = options.overflow ?? 'disconnect'
+    if (overflow !== 'disconnect' && overflow !== 'drop-oldest') {
+      invalidOption('overflow', '"disconnect" or "drop-oldest"', overflow)
+    }
+    this.#overflow = overflow
+    if (options.serialize !== undefined && typeof options.serialize !== 'function') {
+      invalidOption('serialize', 'a function', options.serialize)
+    }
+    this.#serialize = options.serialize
+    if (options.onError !== undefined && typeof options.onError !== 'function') {
+      invalidOption('onError', 'a function', options.onError)
+    }
+    this.#onError =
+      options.onError ?? ((error) => console.error('[oven-sse] broadcaster error:', error))
+    const sink: BrokerSink = {
+      message: (message) => this.#onMessage(message),
+      resync: () => this.#resync(),
+    }
+    this.#broker.attach(sink)
+  }
+
+  /**
+   * Publishes `item` to `topic`: stores it in the topic's history and sends it to every
+   * subscriber. The item is checked here, so a bad field throws in the caller.
+   *
+   * @param topic - any non-empty string (at most 512 characters).
+   * @param item - text (sent as `data`), event fields `{ data, event, retry, comment }` or a
+   *   `ServerSentEvent`, without `id`: the broadcaster assigns it.
+   * @returns the event's id, the position clients resume from.
+   * @throws {@link SseError} `ERR_SSE_INVALID_EVENT` / `ERR_SSE_INVALID_FIELD` for a bad item;
+   *   rejects with `ERR_SSE_BROKER` when the broker cannot take it (Redis unreachable): the
+   *   event was then not published.
+   */
+  async publish(topic: string, item: BroadcastItem): Promise<string> {
+    checkTopic(topic, 'publish()')
+    const payload = toPayload(item, this.#serialize)
+    if (this.#closed) {
+      throw new SseError('ERR_SSE_BROKER', 'Broadcaster is closed; the event was not published.')
+    }
+    const position = await this.#broker.publish(topic, payload, this.#history)
+    this.#stats.published++
+    return formatEventId(position.epoch, position.seq)
+  }
+
+  /**
+   * Subscribes to `topics` (one stream may carry several feeds). The result is content for
+   * `EventSourceResponse` or `sendEventStream`; it yields shared `ServerSentEvent`s.
+   *
+   * With `lastEventId`, the client first receives exactly the events it missed, then live ones.
+   * When its position is too old, from a lost history, or not one of ours, it receives a
+   * {@link RESET_EVENT} instead, then live events.
+   *
+   * @param topics - a topic or a list of topics.
+   * @param options - `lastEventId`, `signal`, `filter`; a stream context (`ctx`) works as is.
+   * @throws {@link SseError} `ERR_SSE_INVALID_OPTION` for bad topics or options;
+   *   `ERR_SSE_BROKER` once the broadcaster is closed.
+   *
+   * @example
+   * ```ts
+   * sendEventStream(req, res, (ctx) => hub.subscribe(['news', `user:${userId}`], ctx))
+   * ```
+   */
+  subscribe(topics: string | readonly string[], options: SubscribeOptions = {}): Subscription {
+    const list = typeof topics === 'string' ? [topics] : topics
+    if (!Array.isArray(list) || list.length === 0) {
+      invalidOption('topics', 'a topic or a non-empty array of topics', topics)
+    }
+    const unique = [...new Set(list.map((topic) => checkTopic(topic, 'subscribe()')))]
+    if (typeof options !== 'object' || options === null) {
+      invalidOption('options', 'an object', options)
+    }
+    for (const key of Object.keys(options)) {
+      if (!SUBSCRIBE_KEYS.has(key)) {
+        invalidOption(key, 'lastEventId, signal or filter (unknown subscribe option)', key)
+      }
+    }
+    const { lastEventId, signal, filter } = options
+    if (lastEventId !== undefined && typeof lastEventId !== 'string') {
+      invalidOption('lastEventId', 'a string', lastEventId)
+    }
+    if (filter !== undefined && typeof filter !== 'function') {
+      invalidOption('filter', 'a function (event, topic) => boolean', filter)
+    }
+    if (this.#closed) {
+      throw new SseError('ERR_SSE_BROKER', 'Broadcaster is closed; cannot subscribe.')
+    }
+    const subscription = new Subscription(this.#host, {
+      topics: unique,
+      capacity: this.#capacity,
+      overflow: this.#overflow,
+      filter,
+      lastEventId,
+      signal,
+    })
+    return subscription
+  }
+
+  /**
+   * How many subscribers this process has, on `topic` or in all.
+   *
+   * @param topic - count only the subscribers of this topic.
+   */
+  subscribers(topic?: string): number {
+    if (topic === undefined) return this.#subscriptions.size
+    return this.#topics.get(topic)?.subscriptions.size ?? 0
+  }
+
+  /** Counters for metrics; see {@link BroadcastStats}. */
+  stats(): BroadcastStats {
+    return {
+      ...this.#stats,
+      subscribers: this.#subscriptions.size,
+      topics: this.#topics.size,
+    }
+  }
+
+  /**
+   * Ends every subscription (their streams finish, so clients reconnect — to another instance
+   * behind a load balancer) and closes the broker. Later `publish` calls reject.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    if (this.#syncRetry !== undefined) clearTimeout(this.#syncRetry)
+    for (const subscription of [...this.#subscriptions]) subscription.close()
+    await this.#broker.close()
+  }
+
+  // ---- what subscriptions use ---------------------------------------------------------------
+
+  readonly #host: SubscriptionHost = {
+    stats: this.#stats,
+    join: (subscription) => this.#join(subscription),
+    leave: (subscription) => this.#leave(subscription),
+    read: (topics, after) => this.#read(topics, after),
+    decode: (message) => this.#decode(message),
+    scheduleWake: (subscription) => {
+      this.#toWake.push(subscription)
+      if (this.#toWake.length === 1) schedule(this.#wakeAll)
+    },
+  }
+
+  #toWake: Subscription[] = []
+
+  readonly #wakeAll = (): void => {
+    const woken = this.#toWake
+    this.#toWake = []
+    for (const subscription of woken) subscription.wake()
+  }
+
+  #join(subscription: Subscription): Promise<void> {
+    this.#subscriptions.add(subscription)
+    const waits: Promise<void>[] = []
+    for (const name of subscription.topics) {
+      let topic = this.#topics.get(name)
+      if (!topic) {
+        topic = { subscriptions: new Set(), listening: this.#broker.listen(name) }
+        this.#topics.set(name, topic)
+        const created = topic
+        // A failed listen is retried by the next subscriber instead of being remembered.
+        created.listening.catch(() => {
+          if (this.#topics.get(name) === created) this.#topics.delete(name)
+        })
+      }
+      topic.subscriptions.add(subscription)
+      waits.push(topic.listening)
+    }
+    return Promise.all(waits).then(() => undefined)
+  }
+
+  #leave(subscription: Subscription): void {
+    if (!this.#subscriptions.delete(subscription)) return
+    for (const name of subscription.topics) {
+      const topic = this.#topics.get(name)
+      if (!topic) continue
+      topic.subscriptions.delete(subscription)
+      if (topic.subscriptions.size === 0) {
+        this.#topics.delete(name)
+        if (!this.#closed) {
+          this.#broker.unlisten(name).catch((error: unknown) => this.#report(error))
+        }
+      }
+    }
+  }
+
+  async #read(topics: readonly string[], after: number): Promise<HistoryRead> {
+    const read = await this.#broker.read(topics, after)
+    if (this.#epoch === undefined) this.#epoch = read.epoch
+    else if (read.epoch !== this.#epoch) this.#resync()
+    return read
+  }
+
+  #decode(message: BrokerMessage): ServerSentEvent {
+    const id = formatEventId(message.epoch, message.seq)
+    let event = this.#decoded.get(id)
+    if (event) return event
+    event = fromPayload(message.payload, id)
+    if (this.#decoded.size >= MAX_DECODED) {
+      // Oldest first: Map iteration follows insertion order.
+      this.#decoded.delete(this.#decoded.keys().next().value as string)
+    }
+    this.#decoded.set(id, event)
+    return event
+  }
+
+  // ---- the live feed ------------------------------------------------------------------------
+
+  #onMessage(message: BrokerMessage): void {
+    if (this.#syncing) {
+      if (this.#pending.length < MAX_PENDING) this.#pending.push(message)
+      else this.#pendingOverflow = true
+      return
+    }
+    this.#accept(message)
+  }
+
+  #accept(message: BrokerMessage): void {
+    if (message.epoch !== this.#epoch) {
+      if (this.#epoch !== undefined) {
+        // The broker's history was replaced under us (a flush): catch up from the new one.
+        this.#resync()
+        return
+      }
+      this.#epoch = message.epoch
+    }
+    if (message.seq <= this.#lastSeq) return
+    this.#lastSeq = message.seq
+    const topic = this.#topics.get(message.topic)
+    if (!topic || topic.subscriptions.size === 0) return
+    let event: ServerSentEvent
+    try {
+      event = this.#decode(message)
+    } catch (error) {
+      this.#report(error)
+      return
+    }
+    for (const subscription of topic.subscriptions) subscription.offer(message, event)
+  }
+
+  /** Live delivery may have missed messages: read them from the history, holding live ones. */
+  #resync(): void {
+    if (this.#closed) return
+    if (this.#syncing) {
+      this.#syncAgain = true
+      return
+    }
+    this.#syncing = true
+    void this.#runResync()
+  }
+
+  async #runResync(): Promise<void> {
+    try {
+      do {
+        this.#syncAgain = false
+        const topics = [...this.#topics.keys()]
+        let read = await this.#broker.read(topics, this.#lastSeq)
+        if (this.#closed) return
+        if (this.#epoch !== undefined && read.epoch !== this.#epoch) {
+          // A new history: all of it is new to this process.
+          if (this.#lastSeq !== 0) read = await this.#broker.read(topics, 0)
+          if (this.#closed) return
+          this.#epoch = read.epoch
+          this.#lastSeq = 0
+          for (const subscription of this.#subscriptions) subscription.epochChanged(read.epoch)
+        }
+        this.#epoch = read.epoch
+        for (const subscription of this.#subscriptions) {
+          subscription.checkTrimmed(read.epoch, read.head, read.trimmed)
+        }
+        for (const message of read.messages) this.#accept(message)
+        if (read.head > this.#lastSeq) this.#lastSeq = read.head
+        const pending = this.#pending
+        this.#pending = []
+        if (this.#pendingOverflow) {
+          this.#pendingOverflow = false
+          this.#syncAgain = true
+          continue
+        }
+        for (const message of pending) this.#accept(message)
+      } while (this.#syncAgain && !this.#closed)
+      this.#syncFailures = 0
+      this.#syncing = false
+    } catch (error) {
+      // The broker is still unreachable: try again shortly (it also calls resync() itself
+      // once it reconnects). Live messages keep being held, bounded, meanwhile.
+      this.#report(error)
+      this.#syncing = false
+      if (this.#closed) return
+      this.#syncing = true
+      const delay = Math.min(100 * 2 ** this.#syncFailures++, 5000)
+      this.#syncRetry = setTimeout(() => {
+        this.#syncRetry = undefined
+        this.#syncing = false
+        this.#resync()
+      }, delay)
+      ;(this.#syncRetry as { unref?: () => void }).unref?.()
+    }
+  }
+
+  #report(error: unknown): void {
+    try {
+      this.#onError(error)
+    } catch (hookError) {
+      console.error('[oven-sse] broadcaster onError threw:', hookError, error)
+    }
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * The contract between a {@link Broadcaster} and the broker behind it: the in-memory one
+ * ({@link MemoryBroker}) or Redis (`oven-sse/redis`). Implement it to put Oven on another
+ * transport (NATS, Postgres, ...).
+ *
+ * What a broker guarantees:
+ * - `publish` assigns the next `seq` of one sequence shared by every topic, stores the message
+ *   in the topic's bounded history and delivers it to every instance listening to the topic —
+ *   atomically: a message is either in the history and on its way to listeners, or nowhere
+ *   (and `publish` rejects).
+ * - Live messages reach the sink in `seq` order. When delivery was interrupted (a lost
+ *   connection) the broker calls `sink.resync()` once listening is active again; the
+ *   broadcaster then reads what it missed from the history.
+ * - Once `listen(topic)` has resolved, every message published to the topic afterwards reaches
+ *   the sink (or a `resync()` follows), so "listen, then read the history" leaves no gap.
+ *
+ * @module
+ */
+
+import type { Position } from './event-id.ts'
+
+/** One published message as a broker carries it. */
+export interface BrokerMessage {
+  /** The topic it was published to. */
+  readonly topic: string
+  /** The history it belongs to. */
+  readonly epoch: string
+  /** Its position in the broker's shared sequence. */
+  readonly seq: number
+  /** The event's fields, as made by the broadcaster (opaque to the broker). */
+  readonly payload: string
+}
+
+/** What {@link Broker.read} returns: a consistent snapshot of the history. */
+export interface HistoryRead {
+  /** The current epoch. Created by the read when the broker had none (after a flush). */
+  readonly epoch: string
+  /** The highest `seq` assigned in this epoch so far (`0` when none). */
+  readonly head: number
+  /** The requested topics' messages with `seq` greater than `after`, in `seq` order. */
+  readonly messages: readonly BrokerMessage[]
+  /**
+   * Per requested topic, the `seq` of the newest message the history has dropped (`0` when it
+   * has dropped none): a reader positioned before that has missed something for good.
+   */
+  readonly trimmed: ReadonlyMap<string, number>
+}
+
+/** Where a broker delivers live messages: the broadcaster that attached to it. */
+export interface BrokerSink {
+  /** A live message for a topic this instance listens to. */
+  message(message: BrokerMessage): void
+  /** Live delivery was interrupted and is active again: messages may have been missed. */
+  resync(): void
+}
+
+/** A message bus with a bounded history per topic. See the module comment for guarantees. */
+export interface Broker {
+  /** Connects the broker to its broadcaster. Called once, by the `Broadcaster` constructor. */
+  attach(sink: BrokerSink): void
+  /**
+   * Publishes `payload` to `topic`, keeping the newest `history` messages of the topic.
+   * Rejects with `ERR_SSE_BROKER` when the message cannot be stored and delivered.
+   */
+  publish(topic: string, payload: string, history: number): Promise<Position>
+  /** Starts live delivery of `topic` to the sink; resolves once it is active. */
+  listen(topic: string): Promise<void>
+  /** Stops live delivery of `topic`. */
+  unlisten(topic: string): Promise<void>
+  /** Reads the history of `topics` after `after`, with the current epoch and head. */
+  read(topics: readonly string[], after: number): Promise<HistoryRead>
+  /** Releases connections and timers. */
+  close(): Promise<void>
+}

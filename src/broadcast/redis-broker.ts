@@ -1,0 +1,358 @@
+/**
+ * A Redis broker: several server processes share topics, history and ids.
+ *
+ * Layout (all keys share the hash tag `{prefix}`, so they live in one Redis Cluster slot):
+ * - `{oven}:epoch` — the history's epoch: a random name, created when missing. A Redis restart
+ *   without persistence or a flush removes it, so a new epoch starts and clients holding old
+ *   ids are told to reset instead of resuming at a meaningless position.
+ * - `{oven}:seq` — the sequence shared by every topic (`INCR`).
+ * - `{oven}:h:<topic>` — the topic's history: a Stream whose entry ids are `<seq>-0`, trimmed
+ *   to the newest `history` entries.
+ * - `{oven}:trim` — a hash: per topic, the seq of the newest entry trimmed away, so a reader
+ *   knows whether its position still has full coverage.
+ * - channel `{oven}:t:<topic>` — live messages, `<epoch> <seq> <payload>`.
+ *
+ * Publishing is one Lua script (epoch, INCR, XADD with trim, PUBLISH): atomic, so any snapshot
+ * of the history holds every message up to the head, and live delivery follows the same order.
+ *
+ * @module
+ */
+
+import { createHash } from 'node:crypto'
+import { createClient } from 'redis'
+import { describe, invalidOption, SseError } from '../errors.ts'
+import type { Broker, BrokerMessage, BrokerSink, HistoryRead } from './broker.ts'
+import { newEpoch, type Position } from './event-id.ts'
+
+/**
+ * The node-redis client methods the broker uses: a client from `createClient()` of the
+ * `redis` package (v5 or v6) fits.
+ */
+export interface RedisClientLike {
+  readonly isOpen: boolean
+  readonly isReady: boolean
+  connect(): Promise<unknown>
+  duplicate(): RedisClientLike
+  sendCommand(args: string[], options?: { timeout?: number }): Promise<unknown>
+  subscribe(channel: string, listener: (message: string, channel: string) => void): Promise<void>
+  unsubscribe(channel: string, listener: (message: string, channel: string) => void): Promise<void>
+  on(event: string, listener: (...args: never[]) => void): unknown
+  off(event: string, listener: (...args: never[]) => void): unknown
+  close(): Promise<void>
+  destroy(): void
+}
+
+/** Options of {@link RedisBroker}. */
+export interface RedisBrokerOptions {
+  /** A Redis URL (`redis://host:6379`); the broker creates and owns its clients. */
+  url?: string | undefined
+  /**
+   * A node-redis client you made (`createClient()`); the broker duplicates it for listening
+   * and connects it if needed. You close it; the broker closes only its duplicate.
+   */
+  client?: RedisClientLike | undefined
+  /**
+   * Namespace of the keys and channels, used as the Redis Cluster hash tag. Processes that
+   * share topics use the same prefix.
+   * @defaultValue `'oven'`
+   */
+  prefix?: string | undefined
+  /**
+   * A command that gets no answer in this many ms fails (publish rejects).
+   * @defaultValue `5000`
+   */
+  commandTimeout?: number | undefined
+}
+
+// KEYS: epoch, seq, trim, history. ARGV: candidate epoch, topic, history size, payload, channel.
+const PUBLISH_SCRIPT = `
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('SET', KEYS[1], epoch)
+end
+local seq = redis.call('INCR', KEYS[2])
+local keep = tonumber(ARGV[3])
+local len = redis.call('XLEN', KEYS[4])
+if len > 0 and len >= keep then
+  local old = redis.call('XRANGE', KEYS[4], '-', '+', 'COUNT', len - keep + 1)
+  redis.call('HSET', KEYS[3], ARGV[2], string.match(old[#old][1], '^(%d+)'))
+  if keep > 0 then
+    redis.call('XTRIM', KEYS[4], 'MAXLEN', keep - 1)
+  else
+    redis.call('DEL', KEYS[4])
+  end
+end
+if keep > 0 then
+  redis.call('XADD', KEYS[4], seq .. '-0', 'p', ARGV[4])
+else
+  redis.call('HSET', KEYS[3], ARGV[2], seq)
+end
+redis.call('PUBLISH', ARGV[5], epoch .. ' ' .. seq .. ' ' .. ARGV[4])
+return {epoch, seq}
+`
+
+// KEYS: epoch, seq, trim, then one history key per topic. ARGV: candidate epoch, after, then
+// the topics (hash fields of trim).
+const READ_SCRIPT = `
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('SET', KEYS[1], epoch)
+end
+local head = tonumber(redis.call('GET', KEYS[2]) or '0')
+local from = (tonumber(ARGV[2]) + 1) .. '-0'
+local trimmed = {}
+local entries = {}
+for i = 4, #KEYS do
+  trimmed[i - 3] = tonumber(redis.call('HGET', KEYS[3], ARGV[i - 1]) or '0')
+  entries[i - 3] = redis.call('XRANGE', KEYS[i], from, '+')
+end
+return {epoch, head, trimmed, entries}
+`
+
+const sha1 = (text: string) => createHash('sha1').update(text).digest('hex')
+const PUBLISH_SHA = sha1(PUBLISH_SCRIPT)
+const READ_SHA = sha1(READ_SCRIPT)
+
+function brokerError(message: string, cause?: unknown): SseError {
+  const detail = cause instanceof Error ? `: ${cause.message}` : ''
+  return new SseError('ERR_SSE_BROKER', `${message}${detail}`, { cause })
+}
+
+/**
+ * A {@link Broker} on Redis, for several server processes behind a load balancer: an event
+ * published on any process reaches subscribers on every process, and a client that reconnects
+ * to another process with `Last-Event-ID` resumes from the history kept in Redis Streams.
+ *
+ * - `publish` rejects with `ERR_SSE_BROKER` while Redis is unreachable: never a silent loss.
+ * - Subscribers stay connected through an outage; when Redis is back the broker re-listens and
+ *   every process catches up from the history. If Redis lost its data meanwhile (no
+ *   persistence), subscribers receive the reset event, then everything published since.
+ * - Needs Redis 5 or later and the `redis` package (an optional peer dependency). Use
+ *   `maxmemory-policy noeviction` (or a `volatile-*` policy): evicted keys would cut the
+ *   history short.
+ *
+ * @example
+ * ```ts
+ * import { Broadcaster } from 'oven-sse'
+ * import { RedisBroker } from 'oven-sse/redis'
+ *
+ * const hub = new Broadcaster({ broker: new RedisBroker({ url: process.env.REDIS_URL }) })
+ * ```
+ */
+export class RedisBroker implements Broker {
+  readonly #client: RedisClientLike
+  readonly #listener: RedisClientLike
+  readonly #ownsClient: boolean
+  readonly #keyPrefix: string
+  readonly #channelPrefix: string
+  readonly #timeout: number
+  readonly #connected: Promise<void>
+  readonly #listened = new Set<string>()
+  #sink: BrokerSink | undefined
+  #lastError: unknown
+  #listenerReadyOnce = false
+  #closed = false
+
+  /**
+   * @param options - `url` or `client`, and `prefix`, `commandTimeout`.
+   * @throws {@link SseError} `ERR_SSE_INVALID_OPTION` when neither `url` nor `client` is given.
+   */
+  constructor(options: RedisBrokerOptions) {
+    if (typeof options !== 'object' || options === null) {
+      invalidOption('options', 'an object with url or client', options)
+    }
+    const { url, client, prefix = 'oven', commandTimeout = 5000 } = options
+    if (typeof prefix !== 'string' || prefix === '' || /[{}]/.test(prefix)) {
+      invalidOption('prefix', 'a non-empty string without braces', prefix)
+    }
+    if (!Number.isSafeInteger(commandTimeout) || commandTimeout <= 0) {
+      invalidOption('commandTimeout', 'a positive integer (ms)', commandTimeout)
+    }
+    if (client !== undefined) {
+      if (typeof client !== 'object' || client === null || typeof client.duplicate !== 'function') {
+        invalidOption('client', 'a node-redis client (createClient())', client)
+      }
+      this.#client = client
+      this.#ownsClient = false
+    } else if (typeof url === 'string' && url !== '') {
+      this.#client = createClient({ url }) as unknown as RedisClientLike
+      this.#ownsClient = true
+    } else {
+      invalidOption('url', 'a Redis URL, or a client option', url)
+    }
+    this.#keyPrefix = `{${prefix}}:`
+    this.#channelPrefix = `{${prefix}}:t:`
+    this.#timeout = commandTimeout
+    this.#listener = this.#client.duplicate()
+    // node-redis emits 'error' for every failed (re)connection; without a listener the
+    // process would crash. Keep the last one for the messages of rejected publishes.
+    this.#client.on('error', this.#onError)
+    this.#listener.on('error', this.#onError)
+    this.#listener.on('ready', this.#onListenerReady)
+    const connecting: Promise<unknown>[] = [this.#listener.connect()]
+    if (!this.#client.isOpen) connecting.push(this.#client.connect())
+    this.#connected = Promise.all(connecting).then(() => undefined)
+    // Failures surface through publish/read; this promise must not be an unhandled rejection.
+    this.#connected.catch(() => {})
+  }
+
+  attach(sink: BrokerSink): void {
+    this.#sink = sink
+  }
+
+  async publish(topic: string, payload: string, history: number): Promise<Position> {
+    if (this.#closed) throw brokerError('RedisBroker is closed; the event was not published')
+    if (!this.#client.isReady) {
+      // Only the first connection is waited for; later outages fail fast.
+      await this.#waitFirstConnection()
+      if (!this.#client.isReady) {
+        throw brokerError(
+          'Redis is unreachable; the event was not published',
+          this.#lastError ?? new Error('not connected'),
+        )
+      }
+    }
+    let reply: unknown
+    try {
+      reply = await this.#eval(
+        PUBLISH_SCRIPT,
+        PUBLISH_SHA,
+        [this.#key('epoch'), this.#key('seq'), this.#key('trim'), this.#key(`h:${topic}`)],
+        [newEpoch(), topic, String(history), payload, this.#channelPrefix + topic],
+      )
+    } catch (cause) {
+      throw brokerError('Redis publish failed; the event may not have been published', cause)
+    }
+    const [epoch, seq] = reply as [string, number]
+    return { epoch: String(epoch), seq: Number(seq) }
+  }
+
+  async listen(topic: string): Promise<void> {
+    this.#listened.add(topic)
+    await this.#listener.subscribe(this.#channelPrefix + topic, this.#onMessage)
+  }
+
+  async unlisten(topic: string): Promise<void> {
+    this.#listened.delete(topic)
+    if (this.#closed) return
+    await this.#listener.unsubscribe(this.#channelPrefix + topic, this.#onMessage)
+  }
+
+  async read(topics: readonly string[], after: number): Promise<HistoryRead> {
+    await this.#waitFirstConnection()
+    let reply: unknown
+    try {
+      reply = await this.#eval(
+        READ_SCRIPT,
+        READ_SHA,
+        [
+          this.#key('epoch'),
+          this.#key('seq'),
+          this.#key('trim'),
+          ...topics.map((topic) => this.#key(`h:${topic}`)),
+        ],
+        [newEpoch(), String(after), ...topics],
+      )
+    } catch (cause) {
+      throw brokerError('Redis history read failed', cause)
+    }
+    const [epochReply, head, trimmedList, entryLists] = reply as [
+      string,
+      number,
+      number[],
+      Array<Array<[string, string[]]>>,
+    ]
+    const epoch = String(epochReply)
+    const messages: BrokerMessage[] = []
+    const trimmed = new Map<string, number>()
+    topics.forEach((topic, index) => {
+      trimmed.set(topic, Number(trimmedList[index] ?? 0))
+      for (const [id, fields] of entryLists[index] ?? []) {
+        messages.push({ topic, epoch, seq: Number.parseInt(id, 10), payload: String(fields[1]) })
+      }
+    })
+    if (topics.length > 1) messages.sort((a, b) => a.seq - b.seq)
+    return { epoch, head: Number(head), messages, trimmed }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    this.#listener.off('ready', this.#onListenerReady)
+    this.#listened.clear()
+    await Promise.allSettled([
+      closeClient(this.#listener),
+      this.#ownsClient ? closeClient(this.#client) : Promise.resolve(),
+    ])
+    this.#client.off('error', this.#onError)
+    this.#listener.off('error', this.#onError)
+  }
+
+  #key(name: string): string {
+    return this.#keyPrefix + name
+  }
+
+  async #waitFirstConnection(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.#timeout)
+    })
+    try {
+      await Promise.race([this.#connected.catch(() => {}), timeout])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  async #eval(script: string, sha: string, keys: string[], args: string[]): Promise<unknown> {
+    const tail = [String(keys.length), ...keys, ...args]
+    const options = { timeout: this.#timeout }
+    try {
+      return await this.#client.sendCommand(['EVALSHA', sha, ...tail], options)
+    } catch (error) {
+      // Scripts are cached by Redis until it restarts: load it again on first use after.
+      if (!String((error as Error)?.message).startsWith('NOSCRIPT')) throw error
+      return await this.#client.sendCommand(['EVAL', script, ...tail], options)
+    }
+  }
+
+  readonly #onMessage = (message: string, channel: string): void => {
+    const first = message.indexOf(' ')
+    const second = message.indexOf(' ', first + 1)
+    if (first <= 0 || second <= first) {
+      this.#lastError = brokerError(`Unreadable Redis message on ${channel}: ${describe(message)}`)
+      return
+    }
+    this.#sink?.message({
+      topic: channel.slice(this.#channelPrefix.length),
+      epoch: message.slice(0, first),
+      seq: Number(message.slice(first + 1, second)),
+      payload: message.slice(second + 1),
+    })
+  }
+
+  // node-redis re-subscribes before it reports 'ready' again, so listening is active here and
+  // a history read now covers whatever was published while the connection was down.
+  readonly #onListenerReady = (): void => {
+    if (!this.#listenerReadyOnce) {
+      this.#listenerReadyOnce = true
+      return
+    }
+    if (this.#listened.size > 0) this.#sink?.resync()
+  }
+
+  readonly #onError = (error: unknown): void => {
+    this.#lastError = error
+  }
+}
+
+async function closeClient(client: RedisClientLike): Promise<void> {
+  if (!client.isOpen) return
+  try {
+    await client.close()
+  } catch {
+    client.destroy()
+  }
+}

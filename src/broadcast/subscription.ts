@@ -1,0 +1,463 @@
+/**
+ * One subscriber of a {@link Broadcaster}: a bounded queue fed by the broadcaster, read by one
+ * event stream.
+ *
+ * A subscription starts in *setup*: it is registered with its topics at once (live messages are
+ * held aside), the broker starts listening, then the history is read. What the client missed
+ * (the history after its `Last-Event-ID`) is served first, then the held and later live
+ * messages whose `seq` is beyond what the history covered. Because listening was active before
+ * the read, every message is in one or the other; because positions are one shared sequence,
+ * "beyond" is one comparison. So the hand-over has no gap and no duplicate.
+ *
+ * @module
+ */
+
+import { ServerSentEvent } from '../encoder/encode.ts'
+import { SseError } from '../errors.ts'
+import type { BrokerMessage, HistoryRead } from './broker.ts'
+import { Deque } from './deque.ts'
+import { formatEventId, parseEventId } from './event-id.ts'
+
+/**
+ * What happens when a subscriber's queue is full because its client reads slower than events
+ * are published:
+ * - `'disconnect'` — the subscription ends (its queue is freed at once); the client reconnects
+ *   with `Last-Event-ID` and resumes from the history without loss, as long as the history
+ *   reaches back far enough (otherwise it receives the {@link RESET_EVENT}).
+ * - `'drop-oldest'` — the oldest queued event is discarded to make room: the client stays
+ *   connected and silently misses events (counted in `stats().dropped`). For feeds where only
+ *   the latest value matters (prices, positions).
+ */
+export type OverflowPolicy = 'drop-oldest' | 'disconnect'
+
+/**
+ * Why a subscriber was sent the {@link RESET_EVENT}:
+ * - `'expired'` — its `Last-Event-ID` is older than the history still kept;
+ * - `'lost'` — the broker lost its history (new epoch: a Redis restart without persistence, a
+ *   flush, or a restarted process with the in-memory broker);
+ * - `'invalid'` — its `Last-Event-ID` is not a position this broadcaster issued.
+ */
+export type ResetReason = 'expired' | 'lost' | 'invalid'
+
+/**
+ * The type of the event a subscriber receives when it cannot resume without loss: its data is
+ * JSON `{"reason": ResetReason, "topics": string[]}`. Reload the state of those topics (for
+ * example refetch the chat log), then carry on: events after it are live. Its id is the
+ * current position, so a reconnect after it resumes from there.
+ *
+ * @example
+ * ```ts
+ * source.addEventListener('oven-reset', () => reloadEverything())
+ * ```
+ */
+export const RESET_EVENT = 'oven-reset'
+
+/** Decides per subscriber whether an event goes out. `topic` is where it was published. */
+export type BroadcastFilter = (event: ServerSentEvent, topic: string) => boolean
+
+/** Counters shared by a broadcaster and its subscriptions. @internal */
+export interface MutableStats {
+  published: number
+  delivered: number
+  dropped: number
+  disconnected: number
+  resets: number
+}
+
+/** What a subscription needs from its broadcaster. @internal */
+export interface SubscriptionHost {
+  readonly stats: MutableStats
+  /** Registers with the topics (synchronously), then resolves once they are listened to. */
+  join(subscription: Subscription): Promise<void>
+  /** Unregisters. */
+  leave(subscription: Subscription): void
+  /** Reads the broker history, noting the epoch it reports. */
+  read(topics: readonly string[], after: number): Promise<HistoryRead>
+  /** The shared event for a message (one per message per process). */
+  decode(message: BrokerMessage): ServerSentEvent
+  /** Calls `subscription.wake()` soon, once for all subscriptions woken in the same burst. */
+  scheduleWake(subscription: Subscription): void
+}
+
+/** @internal */
+export interface SubscriptionConfig {
+  topics: readonly string[]
+  capacity: number
+  overflow: OverflowPolicy
+  filter: BroadcastFilter | undefined
+  lastEventId: string | undefined
+  signal: AbortSignal | undefined
+}
+
+/** Something the broadcaster handed over while the subscription was still in setup. */
+type Held =
+  | { kind: 'message'; message: BrokerMessage; event: ServerSentEvent }
+  | { kind: 'epoch'; epoch: string }
+  | { kind: 'trimmed'; epoch: string; head: number; trimmed: ReadonlyMap<string, number> }
+
+const State = { Setup: 0, Live: 1, Closed: 2 } as const
+type State = (typeof State)[keyof typeof State]
+
+const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined }
+
+interface Reader {
+  resolve(result: IteratorResult<ServerSentEvent>): void
+  reject(error: unknown): void
+}
+
+/**
+ * A live subscription to one or more topics: content for `EventSourceResponse` and
+ * `sendEventStream` (it is async-iterable, read by one stream). Made by
+ * `Broadcaster.subscribe`.
+ *
+ * It yields `ServerSentEvent` instances shared by every subscriber of the process, so each
+ * event is encoded once. It ends, unregistering and freeing its queue, when the stream stops
+ * reading (`return()`), when `options.signal` aborts, on `close()`, when its broadcaster
+ * closes, or on overflow with the `'disconnect'` policy.
+ */
+export class Subscription implements AsyncIterable<ServerSentEvent> {
+  /** The topics it covers. */
+  readonly topics: readonly string[]
+  /**
+   * Settles once the subscription is live (the missed events are queued and live events flow)
+   * or has ended. Never rejects: a setup failure is raised by the stream's next read.
+   */
+  readonly ready: Promise<void>
+
+  readonly #host: SubscriptionHost
+  readonly #capacity: number
+  readonly #overflow: OverflowPolicy
+  readonly #filter: BroadcastFilter | undefined
+  readonly #signal: AbortSignal | undefined
+
+  #state: State = State.Setup
+  #epoch: string | undefined
+  /** The position this subscriber has been given everything up to. */
+  #last = 0
+  #held: Held[] = []
+  #heldOverflow = false
+  /** Missed events from the history, served before the queue. */
+  readonly #backlog = new Deque<BrokerMessage>()
+  readonly #queue = new Deque<ServerSentEvent>()
+  #reader: Reader | undefined
+  #wakeScheduled = false
+  #error: { value: unknown } | undefined
+  #iterating = false
+
+  /** @internal Use `Broadcaster.subscribe`. */
+  constructor(host: SubscriptionHost, config: SubscriptionConfig) {
+    this.#host = host
+    this.topics = config.topics
+    this.#capacity = config.capacity
+    this.#overflow = config.overflow
+    this.#filter = config.filter
+    this.#signal = config.signal
+    if (config.signal?.aborted) {
+      this.#state = State.Closed
+      this.ready = Promise.resolve()
+      return
+    }
+    config.signal?.addEventListener('abort', this.#onAbort)
+    this.ready = this.#setup(config.lastEventId)
+  }
+
+  /** How many events wait to be read (queued live events plus missed events). */
+  get size(): number {
+    return this.#queue.size + this.#backlog.size
+  }
+
+  /** Whether the subscription has ended. */
+  get closed(): boolean {
+    return this.#state === State.Closed
+  }
+
+  /**
+   * Ends the subscription: it stops receiving, and the stream reading it finishes once it has
+   * sent what was already queued (a stream that stops reading frees the queue at once).
+   */
+  close(): void {
+    this.#close(true)
+  }
+
+  // ---- fed by the broadcaster -------------------------------------------------------------
+
+  /** A live message on one of its topics. @internal */
+  offer(message: BrokerMessage, event: ServerSentEvent): void {
+    if (this.#state === State.Live) this.#accept(message, event)
+    else if (this.#state === State.Setup) this.#hold({ kind: 'message', message, event })
+  }
+
+  /** The broker's history was replaced (new epoch). @internal */
+  epochChanged(epoch: string): void {
+    if (this.#state === State.Live) this.#onEpoch(epoch)
+    else if (this.#state === State.Setup) this.#hold({ kind: 'epoch', epoch })
+  }
+
+  /** After a broker interruption: the history's trim points, to detect lost events. @internal */
+  checkTrimmed(epoch: string, head: number, trimmed: ReadonlyMap<string, number>): void {
+    if (this.#state === State.Live) this.#onTrimmed(epoch, head, trimmed)
+    else if (this.#state === State.Setup) this.#hold({ kind: 'trimmed', epoch, head, trimmed })
+  }
+
+  // ---- setup ------------------------------------------------------------------------------
+
+  async #setup(lastEventId: string | undefined): Promise<void> {
+    try {
+      await this.#host.join(this)
+      if (this.closed) return
+      if (lastEventId === undefined || lastEventId === '') {
+        // A new subscriber starts from "now": the broker's head once listening is active.
+        const read = await this.#host.read([], 0)
+        this.#epoch = read.epoch
+        this.#last = read.head
+      } else {
+        const wanted = parseEventId(lastEventId)
+        const read = await this.#host.read(wanted ? this.topics : [], wanted?.seq ?? 0)
+        if (this.closed) return
+        if (!wanted || (read.epoch === wanted.epoch && wanted.seq > read.head)) {
+          this.#reset('invalid', read.epoch, read.head)
+        } else if (read.epoch !== wanted.epoch) {
+          this.#reset('lost', read.epoch, read.head)
+        } else if (this.#trimmedSince(read.trimmed, wanted.seq)) {
+          this.#reset('expired', read.epoch, read.head)
+        } else {
+          this.#epoch = read.epoch
+          this.#last = read.head
+          for (const message of read.messages) this.#backlog.push(message)
+        }
+      }
+      // Messages held during setup: re-read instead when too many arrived to hold.
+      while (this.#heldOverflow && this.#state === State.Setup) {
+        this.#heldOverflow = false
+        this.#held = []
+        const read = await this.#host.read(this.topics, this.#last)
+        if (this.#state !== State.Setup) return
+        if (read.epoch !== this.#epoch) this.#reset('lost', read.epoch, read.head)
+        else if (this.#trimmedSince(read.trimmed, this.#last)) {
+          this.#reset('expired', read.epoch, read.head)
+        } else {
+          for (const message of read.messages) {
+            if (message.seq > this.#last) this.#backlog.push(message)
+          }
+          this.#last = Math.max(this.#last, read.head)
+        }
+      }
+      if (this.#state !== State.Setup) return
+      // Synchronous from here: nothing can be held between this drain and going live.
+      const held = this.#held
+      this.#held = []
+      this.#state = State.Live
+      for (const item of held) {
+        if (this.#state !== State.Live) break
+        if (item.kind === 'message') this.#accept(item.message, item.event)
+        else if (item.kind === 'epoch') this.#onEpoch(item.epoch)
+        else this.#onTrimmed(item.epoch, item.head, item.trimmed)
+      }
+      this.#serveReader()
+    } catch (error) {
+      this.#fail(error)
+    }
+  }
+
+  #hold(item: Held): void {
+    if (this.#heldOverflow) return
+    // Bounded: past this, setup drops what it holds and reads the history again instead.
+    if (this.#held.length >= Math.max(this.#capacity, 256)) {
+      this.#heldOverflow = true
+      this.#held = []
+      return
+    }
+    this.#held.push(item)
+  }
+
+  #trimmedSince(trimmed: ReadonlyMap<string, number>, position: number): boolean {
+    for (const topic of this.topics) {
+      if ((trimmed.get(topic) ?? 0) > position) return true
+    }
+    return false
+  }
+
+  // ---- live -------------------------------------------------------------------------------
+
+  #accept(message: BrokerMessage, event: ServerSentEvent): void {
+    // Positions only grow: anything at or before `#last` was already given (or skipped).
+    if (message.epoch !== this.#epoch || message.seq <= this.#last) return
+    this.#last = message.seq
+    if (this.#filter) {
+      let pass: boolean
+      try {
+        pass = this.#filter(event, message.topic)
+      } catch (error) {
+        this.#fail(error)
+        return
+      }
+      if (!pass) return
+    }
+    this.#enqueue(event)
+  }
+
+  #onEpoch(epoch: string): void {
+    // Every message of the new epoch is new to a live subscriber: start from its beginning.
+    if (epoch !== this.#epoch) this.#reset('lost', epoch, 0)
+  }
+
+  #onTrimmed(epoch: string, head: number, trimmed: ReadonlyMap<string, number>): void {
+    if (epoch === this.#epoch && this.#trimmedSince(trimmed, this.#last)) {
+      this.#reset('expired', epoch, head)
+    }
+  }
+
+  #reset(reason: ResetReason, epoch: string, head: number): void {
+    this.#epoch = epoch
+    this.#last = head
+    this.#host.stats.resets++
+    this.#enqueue(
+      new ServerSentEvent({
+        event: RESET_EVENT,
+        id: formatEventId(epoch, head),
+        data: JSON.stringify({ reason, topics: this.topics }),
+      }),
+    )
+  }
+
+  #enqueue(event: ServerSentEvent): void {
+    if (this.#queue.size < this.#capacity) {
+      this.#queue.push(event)
+      if (!this.#reader) return
+      // A waiting stream is woken once per burst, not once per event: it then takes the whole
+      // burst without a promise per event, which is most of the cost of a fan-out. A burst
+      // that fills half the queue wakes it at once, so bursts never overflow a stream that
+      // keeps up.
+      if (this.#queue.size * 2 >= this.#capacity) this.#serveReader()
+      else if (!this.#wakeScheduled) {
+        this.#wakeScheduled = true
+        this.#host.scheduleWake(this)
+      }
+      return
+    }
+    if (this.#overflow === 'drop-oldest') {
+      this.#queue.shift()
+      this.#queue.push(event)
+      this.#host.stats.dropped++
+      return
+    }
+    // 'disconnect': free the queue now; the client resumes from the history.
+    this.#host.stats.disconnected++
+    this.#close()
+  }
+
+  // ---- the reading side -------------------------------------------------------------------
+
+  /** The next item, or `undefined` when none is ready. */
+  #take(): ServerSentEvent | undefined {
+    while (this.#backlog.size > 0) {
+      const message = this.#backlog.shift()!
+      const event = this.#host.decode(message)
+      if (this.#filter && !this.#filter(event, message.topic)) continue
+      this.#host.stats.delivered++
+      return event
+    }
+    const event = this.#queue.shift()
+    if (event) this.#host.stats.delivered++
+    return event
+  }
+
+  /** Hands queued events to a waiting stream. @internal */
+  wake(): void {
+    this.#wakeScheduled = false
+    this.#serveReader()
+  }
+
+  #serveReader(): void {
+    const reader = this.#reader
+    if (!reader) return
+    let event: ServerSentEvent | undefined
+    try {
+      event = this.#take()
+    } catch (error) {
+      this.#fail(error)
+      return
+    }
+    if (event) {
+      this.#reader = undefined
+      reader.resolve({ done: false, value: event })
+    }
+  }
+
+  // The pump accepts an answer that is not a promise, so a queued event costs no promise: with
+  // thousands of subscribers that is most of the per-delivery work. `for await` accepts it too.
+  #next(): IteratorResult<ServerSentEvent> | Promise<IteratorResult<ServerSentEvent>> {
+    if (this.#error) {
+      const { value } = this.#error
+      this.#error = undefined
+      return Promise.reject(value)
+    }
+    const event = this.#take()
+    if (event) return { done: false, value: event }
+    if (this.#state === State.Closed) return DONE
+    if (this.#reader) {
+      return Promise.reject(
+        new SseError('ERR_SSE_INVALID_CONTENT', 'Subscription: next() called while a read waits.'),
+      )
+    }
+    return new Promise((resolve, reject) => {
+      this.#reader = { resolve, reject }
+    })
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<ServerSentEvent> {
+    if (this.#iterating) {
+      throw new SseError(
+        'ERR_SSE_INVALID_CONTENT',
+        'Subscription already has a reader: one subscription feeds one stream. Call ' +
+          'subscribe() once per client.',
+      )
+    }
+    this.#iterating = true
+    return {
+      next: () => this.#next() as Promise<IteratorResult<ServerSentEvent>>,
+      return: () => {
+        this.#close()
+        return Promise.resolve(DONE)
+      },
+    }
+  }
+
+  // ---- ending -----------------------------------------------------------------------------
+
+  readonly #onAbort = (): void => {
+    this.#close()
+  }
+
+  #fail(error: unknown): void {
+    if (this.#state === State.Closed) return
+    const reader = this.#reader
+    this.#reader = undefined
+    if (reader) reader.reject(error)
+    else this.#error = { value: error }
+    this.#close()
+  }
+
+  /** Ends it; `graceful` keeps what is queued for the stream to send before it finishes. */
+  #close(graceful = false): void {
+    if (this.#state === State.Closed) {
+      if (!graceful) this.#free()
+      return
+    }
+    this.#state = State.Closed
+    this.#signal?.removeEventListener('abort', this.#onAbort)
+    this.#host.leave(this)
+    this.#held = []
+    if (!graceful) this.#free()
+    // A waiting stream takes what is queued (a graceful end), or learns that it is over.
+    this.#serveReader()
+    const reader = this.#reader
+    this.#reader = undefined
+    reader?.resolve(DONE)
+  }
+
+  #free(): void {
+    this.#backlog.clear()
+    this.#queue.clear()
+  }
+}

@@ -1,0 +1,124 @@
+import { afterEach, expect, test } from 'vitest'
+import { Broadcaster, EventSourceResponse, type Subscription } from '../../src/index.ts'
+import { iterateEvents, readEvents, type SseEvent } from '../../src/testing.ts'
+import { closeAllServers } from '../helpers/servers.ts'
+import { hubServer } from './hub-server.ts'
+
+const hubs: Broadcaster[] = []
+afterEach(async () => {
+  await Promise.all(hubs.splice(0).map((hub) => hub.close()))
+  await closeAllServers()
+})
+
+const QUEUE = 16
+const TOTAL = 600
+const payload = 'x'.repeat(256)
+
+/**
+ * A client that reads the first event, then stops reading: the stream's body is a pull-based
+ * ReadableStream, so once it stops pulling the pump stops taking events from the subscription.
+ */
+async function stalledClient(subscription: Subscription) {
+  const response = new EventSourceResponse(subscription, { ping: false })
+  const reader = response.body!.getReader()
+  const decoder = new TextDecoder()
+  let text = decoder.decode((await reader.read()).value, { stream: true })
+  return {
+    /** Reads until the stream ends (or `marker` arrives); returns the text. */
+    async drain(marker?: string): Promise<string> {
+      for (let reads = 0; reads < 10_000; reads++) {
+        if (marker !== undefined && text.includes(marker)) break
+        const { done, value } = await reader.read()
+        if (done) return text + decoder.decode()
+        text += decoder.decode(value, { stream: true })
+      }
+      await reader.cancel()
+      return text
+    },
+  }
+}
+
+function parse(text: string): Array<{ id: string; data: string }> {
+  const out: Array<{ id: string; data: string }> = []
+  for (const block of text.split('\r\n\r\n')) {
+    const id = /^id: (.*)$/m.exec(block)?.[1]
+    const data = /^data: (.*)$/m.exec(block)?.[1]
+    if (id !== undefined && data !== undefined) out.push({ id, data: data.split(' ')[0]! })
+  }
+  return out
+}
+
+test("'drop-oldest': a stalled subscriber holds at most `queue` events and never delays others", async () => {
+  const hub = new Broadcaster({ queue: QUEUE, overflow: 'drop-oldest', history: TOTAL })
+  hubs.push(hub)
+  const server = await hubServer(hub)
+  const slowSubscription = hub.subscribe('feed')
+  await slowSubscription.ready
+  await hub.publish('feed', 'first')
+  const slow = await stalledClient(slowSubscription)
+  // Two fast clients over real sockets, reading everything.
+  const fast = [1, 2].map(() =>
+    readEvents(server.stream('feed'), { count: TOTAL, timeout: 15_000 }),
+  )
+  await server.live(2)
+  let maxQueued = 0
+  for (let i = 0; i < TOTAL; i++) {
+    await hub.publish('feed', `${i} ${payload}`)
+    maxQueued = Math.max(maxQueued, slowSubscription.size)
+    // Let the sockets move, as a real server would between requests.
+    if (i % 50 === 0) await new Promise((resolve) => setImmediate(resolve))
+  }
+  for (const events of await Promise.all(fast)) {
+    expect(events.map((event) => Number(event.data.split(' ')[0]))).toEqual(
+      Array.from({ length: TOTAL }, (_, i) => i),
+    )
+  }
+  expect(maxQueued).toBeLessThanOrEqual(QUEUE)
+  expect(slowSubscription.size).toBeLessThanOrEqual(QUEUE)
+  const { dropped, disconnected } = hub.stats()
+  expect(dropped).toBeGreaterThanOrEqual(TOTAL - QUEUE - 2)
+  expect(disconnected).toBe(0)
+  // Still connected: it gets the newest events when it reads again, the last one included.
+  const received = parse(await slow.drain(`data: ${TOTAL - 1} `))
+  expect(received.at(-1)?.data).toBe(String(TOTAL - 1))
+  expect(received.length).toBeLessThanOrEqual(QUEUE + 3)
+})
+
+test("'disconnect': a stalled subscriber is cut off, its queue freed, and it resumes without loss", async () => {
+  const hub = new Broadcaster({ queue: QUEUE, overflow: 'disconnect', history: TOTAL })
+  hubs.push(hub)
+  const server = await hubServer(hub)
+  const slowSubscription = hub.subscribe('feed')
+  await slowSubscription.ready
+  const firstId = await hub.publish('feed', 'first')
+  const slow = await stalledClient(slowSubscription)
+  const fast = readEvents(server.stream('feed'), { count: TOTAL, timeout: 15_000 })
+  await server.live(1)
+  let maxQueued = 0
+  for (let i = 0; i < TOTAL; i++) {
+    await hub.publish('feed', `${i} ${payload}`)
+    maxQueued = Math.max(maxQueued, slowSubscription.size)
+    if (i % 50 === 0) await new Promise((resolve) => setImmediate(resolve))
+  }
+  expect((await fast).map((event) => Number(event.data.split(' ')[0]))).toEqual(
+    Array.from({ length: TOTAL }, (_, i) => i),
+  )
+  expect(maxQueued).toBeLessThanOrEqual(QUEUE)
+  expect(slowSubscription.closed).toBe(true)
+  expect(slowSubscription.size).toBe(0)
+  expect(hub.stats()).toMatchObject({ disconnected: 1, dropped: 0 })
+  expect(hub.subscribers('feed')).toBe(1)
+  // The slow client reads what reached it, sees the stream end, and resumes from its last id.
+  const before = parse(await slow.drain())
+  const lastId = before.at(-1)?.id ?? firstId
+  const resumed: SseEvent[] = []
+  for await (const event of iterateEvents(server.stream('feed'), { lastEventId: lastId })) {
+    resumed.push(event)
+    if (event.data.startsWith(`${TOTAL - 1} `)) break
+  }
+  const numbers = [...before, ...resumed]
+    .map((event) => event.data.split(' ')[0]!)
+    .filter((data) => data !== 'first')
+    .map(Number)
+  expect(numbers).toEqual(Array.from({ length: TOTAL }, (_, i) => i))
+})

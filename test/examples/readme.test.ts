@@ -1,0 +1,23 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { join, relative } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { expect, test } from 'vitest'
+
+const root = fileURLToPath(new URL('../../', import.meta.url))
+
+function scripts(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name)
+    if (entry.isDirectory()) return entry.name === 'demo' ? [] : scripts(path)
+    return entry.name.endsWith('.ts') ? [relative(root, path)] : []
+  })
+}
+
+test('examples/README.md runs only files that exist, and lists every example', () => {
+  const readme = readFileSync(join(root, 'examples/README.md'), 'utf8')
+  const commands = [...readme.matchAll(/npx tsx (\S+\.ts)/g)].map((match) => match[1] as string)
+  for (const file of commands) expect(existsSync(join(root, file)), file).toBe(true)
+  expect(new Set(commands)).toEqual(new Set(scripts(join(root, 'examples'))))
+  const start = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts.start
+  expect(start).toBe('tsx examples/demo/server.ts')
+})
