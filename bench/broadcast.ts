@@ -9,15 +9,22 @@
  *   npx tsx bench/broadcast.ts            # full: 3 repetitions
  *   npx tsx bench/broadcast.ts --quick    # 500 clients, 1 repetition
  *   npx tsx bench/broadcast.ts --reps 2   # any other flag of bench/run.ts
+ *
+ * Results go to $TMPDIR/oven-bench-broadcast.json unless `--out` is given, so this partial run
+ * never replaces the full run's bench/results/latest.json.
  */
 
 import { spawnSync } from 'node:child_process'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const run = fileURLToPath(new URL('./run.ts', import.meta.url))
 const args = process.argv.slice(2)
 if (!args.includes('--contestants')) args.push('--contestants', 'plain,oven-node,oven-web')
 if (!args.some((arg) => arg === '--docs' || arg === '--no-docs')) args.push('--no-docs')
+// A partial run must not replace the full run's bench/results/latest.json.
+if (!args.includes('--out')) args.push('--out', join(tmpdir(), 'oven-bench-broadcast.json'))
 const result = spawnSync(
   process.execPath,
   ['--import', 'tsx', run, '--scenario', 'broadcast', ...args],

@@ -268,38 +268,53 @@ function checks(cases: ReturnType<typeof aggregate>): Check[] {
     '≤',
     1.0,
   )
-  // "Oven ahead on every row": each Oven contestant against its like-for-like peers.
-  const pairs: Array<[string, string[]]> = [
-    ['oven-node', ['better-sse', 'hono', 'fastify-sse']],
-    ['oven-web', ['hono']],
-    ['oven-fastify', ['fastify-sse']],
+  return out
+}
+
+/** Like-for-like comparisons for "Oven ahead on every row": Oven contestant, then peers. */
+const PAIRS: Array<[string, string]> = [
+  ['oven-node', 'better-sse'],
+  ['oven-node', 'hono'],
+  ['oven-node', 'fastify-sse'],
+  ['oven-web', 'hono'],
+  ['oven-fastify', 'fastify-sse'],
+]
+
+/** One row per case and metric; one column per pair: Oven's value over the peer's. */
+function aheadTable(cases: ReturnType<typeof aggregate>): { lines: string[]; behind: number } {
+  const names = new Map<string, string>()
+  for (const entry of cases) for (const row of entry.rows) names.set(row.contestant, row.label)
+  const pairs = PAIRS.filter(([a, b]) => names.has(a) && names.has(b))
+  const short = (id: string) => (names.get(id) ?? id).replace(/ \(.*\)$/, '').replace(/^Oven /, '')
+  const lines = [
+    `| row | ${pairs.map(([a, b]) => `${short(a)} ÷ ${short(b)}`).join(' | ')} |`,
+    `|---|${pairs.map(() => '---:').join('|')}|`,
   ]
+  let behind = 0
   for (const entry of cases) {
     for (const column of COLUMNS[entry.scenario]!) {
       if (!column.ratio) continue
       const higherIsBetter = column.metric === 'eventsPerSec'
-      for (const [oven, peers] of pairs) {
-        for (const peer of peers) {
-          const r = ratioOf(
-            cases,
-            entry.scenario,
-            (p) => p === entry.params,
-            oven,
-            column.metric,
-            peer,
-          )
-          if (r === undefined) continue
-          out.push({
-            what: `${oven} vs ${peer}: ${column.title}, ${caseTitle(entry.scenario, entry.params)}`,
-            target: higherIsBetter ? '> 1× (ahead)' : '< 1× (ahead)',
-            measured: `${r.toFixed(2)}×`,
-            pass: higherIsBetter ? r > 1 : r < 1,
-          })
-        }
-      }
+      const cells = pairs.map(([oven, peer]) => {
+        const r = ratioOf(
+          cases,
+          entry.scenario,
+          (p) => p === entry.params,
+          oven,
+          column.metric,
+          peer,
+        )
+        if (r === undefined) return '—'
+        const ahead = higherIsBetter ? r > 1 : r < 1
+        if (!ahead) behind++
+        return ahead ? `${r.toFixed(2)}×` : `**${r.toFixed(2)}×**`
+      })
+      lines.push(
+        `| ${caseTitle(entry.scenario, entry.params)}: ${column.title} | ${cells.join(' | ')} |`,
+      )
     }
   }
-  return out
+  return { lines, behind }
 }
 
 const PANELS = [
@@ -428,6 +443,7 @@ export function writeOutputs(
     sections.push(titles[scenario]!, '', ...entries.map(table))
   }
   const list = checks(cases)
+  const ahead = aheadTable(cases)
   const checkLines = [
     '| target | wanted | measured | |',
     '|---|---:|---:|---|',
@@ -449,6 +465,13 @@ export function writeOutputs(
     '### Targets (issues 2 and 5)',
     '',
     ...checkLines,
+    '',
+    '### Oven against each peer',
+    '',
+    "Oven's median over the peer's in the same run: events/s above 1× is ahead, CPU, memory and",
+    `time below 1× is ahead. Rows where Oven is behind are in bold (${ahead.behind} here).`,
+    '',
+    ...ahead.lines,
     '',
     failures.length === 0
       ? 'Every run passed the correctness check (clients received exactly what was sent).'

@@ -98,8 +98,10 @@ const OPTION_KEYS = new Set(['broker', 'history', 'queue', 'overflow', 'serializ
 const SUBSCRIBE_KEYS = new Set(['lastEventId', 'signal', 'filter', 'request'])
 // Live messages held while catching up after an interruption; past this, read again instead.
 const MAX_PENDING = 10_000
-// Decoded events kept so replays to many reconnecting clients share one encoding.
+// Recent decoded events, so replays to many reconnecting clients share one encoding. Bounded
+// in count and in text, so large events cannot make it hold much memory.
 const MAX_DECODED = 4096
+const MAX_DECODED_CHARS = 4 * 1024 * 1024
 const MAX_TOPIC_LENGTH = 512
 
 // Subscribers waiting for events are woken once per macrotask: events published in one burst
@@ -108,6 +110,10 @@ const schedule: (callback: () => void) => unknown =
   typeof globalThis.setImmediate === 'function'
     ? globalThis.setImmediate
     : (callback) => setTimeout(callback, 0)
+
+/** Roughly how much text an event holds, for the decoded-event cache's bound. */
+const weight = (event: ServerSentEvent) =>
+  (event.data?.length ?? 0) + (event.comment?.length ?? 0) + 32
 
 function checkCount(name: string, value: unknown, fallback: number, min: number): number {
   if (value === undefined) return fallback
@@ -182,6 +188,7 @@ export class Broadcaster {
   readonly #topics = new Map<string, Topic>()
   readonly #subscriptions = new Set<Subscription>()
   readonly #decoded = new Map<string, ServerSentEvent>()
+  #decodedChars = 0
   readonly #stats: MutableStats = {
     published: 0,
     delivered: 0,
@@ -194,6 +201,8 @@ export class Broadcaster {
   #epoch: string | undefined
   #lastSeq = 0
   #syncing = false
+  /** Subscription setups waiting for a catch-up to finish. */
+  #afterSync: Array<() => void> = []
   #syncAgain = false
   #syncRetry: ReturnType<typeof setTimeout> | undefined
   #syncFailures = 0
@@ -341,6 +350,7 @@ export class Broadcaster {
     if (this.#closed) return
     this.#closed = true
     if (this.#syncRetry !== undefined) clearTimeout(this.#syncRetry)
+    this.#endSync()
     for (const subscription of [...this.#subscriptions]) subscription.close()
     await this.#broker.close()
   }
@@ -403,6 +413,10 @@ export class Broadcaster {
   }
 
   async #read(topics: readonly string[], after: number): Promise<HistoryRead> {
+    // A subscription reads after a catch-up in progress has finished: the catch-up's snapshot
+    // may predate the subscription's topics, and the held live messages it then releases must
+    // not race the subscription's own read.
+    if (this.#syncing) await new Promise<void>((resolve) => this.#afterSync.push(resolve))
     const read = await this.#broker.read(topics, after)
     if (this.#epoch === undefined) this.#epoch = read.epoch
     else if (read.epoch !== this.#epoch) this.#resync()
@@ -414,11 +428,14 @@ export class Broadcaster {
     let event = this.#decoded.get(id)
     if (event) return event
     event = fromPayload(message.payload, id)
-    if (this.#decoded.size >= MAX_DECODED) {
-      // Oldest first: Map iteration follows insertion order.
-      this.#decoded.delete(this.#decoded.keys().next().value as string)
-    }
     this.#decoded.set(id, event)
+    this.#decodedChars += weight(event)
+    // Oldest first: Map iteration follows insertion order.
+    for (const [key, old] of this.#decoded) {
+      if (this.#decoded.size <= MAX_DECODED && this.#decodedChars <= MAX_DECODED_CHARS) break
+      this.#decoded.delete(key)
+      this.#decodedChars -= weight(old)
+    }
     return event
   }
 
@@ -461,10 +478,21 @@ export class Broadcaster {
     if (this.#closed) return
     if (this.#syncing) {
       this.#syncAgain = true
+      if (this.#syncRetry !== undefined) {
+        // Waiting to retry after a failure, and the broker says it is back: retry now.
+        clearTimeout(this.#syncRetry)
+        this.#syncRetry = undefined
+        void this.#runResync()
+      }
       return
     }
     this.#syncing = true
     void this.#runResync()
+  }
+
+  #endSync(): void {
+    this.#syncing = false
+    for (const resolve of this.#afterSync.splice(0)) resolve()
   }
 
   async #runResync(): Promise<void> {
@@ -498,19 +526,19 @@ export class Broadcaster {
         for (const message of pending) this.#accept(message)
       } while (this.#syncAgain && !this.#closed)
       this.#syncFailures = 0
-      this.#syncing = false
+      this.#endSync()
     } catch (error) {
-      // The broker is still unreachable: try again shortly (it also calls resync() itself
-      // once it reconnects). Live messages keep being held, bounded, meanwhile.
+      // The broker is still unreachable: try again shortly, or as soon as it reports that it
+      // is back. Live messages keep being held, bounded, meanwhile.
       this.#report(error)
-      this.#syncing = false
-      if (this.#closed) return
-      this.#syncing = true
+      if (this.#closed) {
+        this.#endSync()
+        return
+      }
       const delay = Math.min(100 * 2 ** this.#syncFailures++, 5000)
       this.#syncRetry = setTimeout(() => {
         this.#syncRetry = undefined
-        this.#syncing = false
-        this.#resync()
+        void this.#runResync()
       }, delay)
       ;(this.#syncRetry as { unref?: () => void }).unref?.()
     }

@@ -36,8 +36,10 @@ export interface RedisClientLike {
   sendCommand(args: string[], options?: { timeout?: number }): Promise<unknown>
   subscribe(channel: string, listener: (message: string, channel: string) => void): Promise<void>
   unsubscribe(channel: string, listener: (message: string, channel: string) => void): Promise<void>
-  on(event: string, listener: (...args: never[]) => void): unknown
-  off(event: string, listener: (...args: never[]) => void): unknown
+  // biome-ignore lint/suspicious/noExplicitAny: node-redis types event listeners with any[]
+  on(event: string, listener: (...args: any[]) => void): unknown
+  // biome-ignore lint/suspicious/noExplicitAny: as above
+  off(event: string, listener: (...args: any[]) => void): unknown
   close(): Promise<void>
   destroy(): void
 }

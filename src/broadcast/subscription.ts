@@ -14,6 +14,7 @@
 
 import { ServerSentEvent } from '../encoder/encode.ts'
 import { SseError } from '../errors.ts'
+import { dropClient } from '../stream/source.ts'
 import type { BrokerMessage, HistoryRead } from './broker.ts'
 import { Deque } from './deque.ts'
 import { formatEventId, parseEventId } from './event-id.ts'
@@ -143,6 +144,8 @@ export class Subscription implements AsyncIterable<ServerSentEvent> {
   #wakeScheduled = false
   #error: { value: unknown } | undefined
   #iterating = false
+  /** Drops the client of the stream reading this subscription (see `dropClient`). */
+  #drop: (() => void) | undefined
 
   /** @internal Use `Broadcaster.subscribe`. */
   constructor(host: SubscriptionHost, config: SubscriptionConfig) {
@@ -341,9 +344,11 @@ export class Subscription implements AsyncIterable<ServerSentEvent> {
       this.#host.stats.dropped++
       return
     }
-    // 'disconnect': free the queue now; the client resumes from the history.
+    // 'disconnect': free the queue now and drop the client at once, even if its stream is
+    // waiting on a socket it stopped reading; it reconnects and resumes from the history.
     this.#host.stats.disconnected++
     this.#close()
+    this.#drop?.()
   }
 
   // ---- the reading side -------------------------------------------------------------------
@@ -403,6 +408,11 @@ export class Subscription implements AsyncIterable<ServerSentEvent> {
     return new Promise((resolve, reject) => {
       this.#reader = { resolve, reject }
     })
+  }
+
+  /** Receives the stream's hook to drop a client that overflowed. @internal */
+  [dropClient](drop: () => void): void {
+    this.#drop = drop
   }
 
   [Symbol.asyncIterator](): AsyncIterator<ServerSentEvent> {

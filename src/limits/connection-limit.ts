@@ -9,6 +9,7 @@
  */
 
 import { describe, invalidOption, SseError } from '../errors.ts'
+import { checkDelay } from '../stream/delay.ts'
 
 /** Options of {@link ConnectionLimiter}. */
 export interface ConnectionLimitOptions<Req = unknown> {
@@ -40,6 +41,9 @@ export interface ConnectionLimitOptions<Req = unknown> {
    */
   retryAfter?: number | undefined
 }
+
+/** `key`, typed as a method so that its parameter is bivariant (see `ConnectionLimiter`). */
+type KeyFunction<Req> = { key(request: Req): string | undefined }['key']
 
 /** Gives back a slot taken by {@link ConnectionLimiter.acquire}. Calling it again does nothing. */
 export type ReleaseSlot = () => void
@@ -77,10 +81,12 @@ function limit(name: string, value: unknown): number {
  *
  * @example
  * ```ts
+ * import type { IncomingMessage } from 'node:http'
  * import { ConnectionLimiter } from 'oven-sse'
  * import { sendEventStream } from 'oven-sse/node'
  *
- * const limit = new ConnectionLimiter({
+ * // Typed with the request your framework hands you (web path: `ConnectionLimiter<Request>`).
+ * const limit = new ConnectionLimiter<IncomingMessage>({
  *   max: 10_000,
  *   maxPerKey: 6,
  *   key: (req) => req.socket.remoteAddress,
@@ -96,7 +102,10 @@ export class ConnectionLimiter<Req = unknown> {
   readonly maxPerKey: number
   /** The suggested retry delay in ms; see {@link ConnectionLimitOptions.retryAfter}. */
   readonly retryAfter: number
-  readonly #key: ((request: Req) => string | undefined) | undefined
+  // Held as a method type so that `ConnectionLimiter<Request>` fits where the web path's options
+  // say `ConnectionLimiter<Request | undefined>` (its `request` option is optional): like the
+  // methods, the key function is compared bivariantly.
+  readonly #key: KeyFunction<Req> | undefined
   #open = 0
   // Only keys with open streams are kept, so the map is bounded by the open streams.
   readonly #perKey = new Map<string, number>()
@@ -132,11 +141,8 @@ export class ConnectionLimiter<Req = unknown> {
       )
     }
     this.#key = key
-    const retryAfter = options.retryAfter ?? 5000
-    if (typeof retryAfter !== 'number' || !Number.isFinite(retryAfter) || retryAfter < 0) {
-      invalidOption('retryAfter', 'a non-negative number of milliseconds', retryAfter)
-    }
-    this.retryAfter = retryAfter
+    // Bounded like every duration, which also keeps the header a plain integer (no "1e+21").
+    this.retryAfter = checkDelay('retryAfter', options.retryAfter ?? 5000)
   }
 
   /** How many streams hold a slot now. */

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { invalidOption } from '../errors.ts'
+import { checkDelay } from '../stream/delay.ts'
 import type { CloseReason } from '../stream/types.ts'
 
 /**
@@ -88,10 +88,7 @@ export class StreamRegistry {
    * @returns the number of streams that were open; settles once all of them have ended.
    */
   async closeAll(options: CloseAllOptions = {}): Promise<number> {
-    const grace = options.grace ?? 0
-    if (typeof grace !== 'number' || !Number.isFinite(grace) || grace < 0) {
-      invalidOption('grace', 'a non-negative number of milliseconds', grace)
-    }
+    const grace = checkDelay('grace', options.grace ?? 0)
     this.#closing = true
     const streams = [...this.#streams]
     for (const stream of streams) stream.beginShutdown(grace)

@@ -6,6 +6,7 @@
  */
 
 import { invalidOption } from '../errors.ts'
+import { checkDelay } from '../stream/delay.ts'
 import { defaultRegistry, type StreamRegistry } from './registry.ts'
 
 /** A server `installShutdownHandlers` can close: `node:http`, `https`, `http2`, Fastify. */
@@ -65,13 +66,13 @@ export function installShutdownHandlers(
   server: ClosableServer,
   options: ShutdownHandlerOptions = {},
 ): () => void {
+  if (typeof server?.close !== 'function') invalidOption('server', 'a server with close()', server)
+  // Everything is checked now: a bad option found only when SIGTERM arrives would leave the
+  // streams unclosed (or crash) at the worst moment.
+  checkOptions(options)
   const registry = options.registry ?? defaultRegistry
   const signals = options.signals ?? ['SIGTERM', 'SIGINT']
   const forceAfter = options.forceAfter ?? 10_000
-  if (typeof server?.close !== 'function') invalidOption('server', 'a server with close()', server)
-  if (typeof forceAfter !== 'number' || !(forceAfter >= 0)) {
-    invalidOption('forceAfter', 'a non-negative number of milliseconds', forceAfter)
-  }
   let started = false
 
   const uninstall = (): void => {
@@ -104,7 +105,12 @@ export function installShutdownHandlers(
     } finally {
       if (force) clearTimeout(force)
     }
-    options.onDone?.(failure)
+    try {
+      options.onDone?.(failure)
+    } catch (error) {
+      // The process must still go on to exit.
+      console.error('[oven-sse] onDone threw during shutdown:', error)
+    }
     uninstall()
     if (options.exit !== false) process.kill(process.pid, signal)
   }
@@ -115,6 +121,48 @@ export function installShutdownHandlers(
     void shutdown(signal)
   }
 
-  for (const signal of signals) process.on(signal, handle)
+  for (const signal of signals) {
+    try {
+      process.on(signal, handle)
+    } catch {
+      // SIGKILL and SIGSTOP cannot be caught; Node throws EINVAL for them.
+      uninstall()
+      invalidOption('signals', 'signals a process can handle (not SIGKILL or SIGSTOP)', signal)
+    }
+  }
   return uninstall
+}
+
+const OPTION_KEYS = ['registry', 'grace', 'signals', 'forceAfter', 'exit', 'onDone']
+
+function checkOptions(options: ShutdownHandlerOptions): void {
+  if (typeof options !== 'object' || options === null) {
+    invalidOption('options', 'an object', options)
+  }
+  for (const key of Object.keys(options)) {
+    if (!OPTION_KEYS.includes(key)) {
+      invalidOption(key, `one of ${OPTION_KEYS.join(', ')} (unknown option)`, key)
+    }
+  }
+  const { registry, grace, signals, forceAfter, exit, onDone } = options
+  if (
+    registry !== undefined &&
+    (typeof registry !== 'object' ||
+      registry === null ||
+      typeof (registry as StreamRegistry).closeAll !== 'function')
+  ) {
+    invalidOption('registry', 'a StreamRegistry', registry)
+  }
+  if (grace !== undefined) checkDelay('grace', grace)
+  if (forceAfter !== undefined) checkDelay('forceAfter', forceAfter)
+  if (
+    signals !== undefined &&
+    (!Array.isArray(signals) || signals.some((s) => typeof s !== 'string' || s === ''))
+  ) {
+    invalidOption('signals', 'an array of signal names such as ["SIGTERM", "SIGINT"]', signals)
+  }
+  if (exit !== undefined && typeof exit !== 'boolean') invalidOption('exit', 'a boolean', exit)
+  if (onDone !== undefined && typeof onDone !== 'function') {
+    invalidOption('onDone', 'a function', onDone)
+  }
 }

@@ -9,6 +9,7 @@ import { checkSeparator, type Separator, type Serializer } from '../encoder/enco
 import { describe, invalidOption, SseError } from '../errors.ts'
 import type { ConnectionLimiter } from '../limits/connection-limit.ts'
 import { defaultRegistry, type StreamRegistry } from '../shutdown/registry.ts'
+import { checkDelay } from './delay.ts'
 import { buildHeaders } from './headers.ts'
 import type {
   CloseReason,
@@ -65,10 +66,7 @@ const NO_BODY = new Set([204, 205, 304])
 
 function duration(name: string, value: unknown): number | undefined {
   if (value === undefined) return undefined
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    invalidOption(name, 'a non-negative number of milliseconds', value)
-  }
-  return value
+  return checkDelay(name, value)
 }
 
 function callback<F>(name: string, value: unknown): F | undefined {
@@ -98,10 +96,7 @@ function checkStatus(value: unknown): number {
 function checkPing(value: unknown): number {
   if (value === undefined) return DEFAULT_PING
   if (value === false) return 0
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    invalidOption('ping', 'a non-negative number of milliseconds, or false to disable', value)
-  }
-  return value
+  return checkDelay('ping', value, ', or false to disable')
 }
 
 function checkHeaders(value: unknown): HeadersInput | undefined {

@@ -169,12 +169,14 @@ export class Pump<Req> implements ShutdownTarget {
    * function threw; the stream is then left for the caller to end.
    */
   open(): Promise<Puller> {
-    this.#opening ??= openContent(this.#content, this.#ctx).then((source) => {
-      this.#source = source
-      // The client may have gone while the function ran: stop the new source at once.
-      if (this.#state === State.Closed) this.#stopSource()
-      return source
-    })
+    this.#opening ??= openContent(this.#content, this.#ctx, () => this.#finish('timeout')).then(
+      (source) => {
+        this.#source = source
+        // The client may have gone while the function ran: stop the new source at once.
+        if (this.#state === State.Closed) this.#stopSource()
+        return source
+      },
+    )
     return this.#opening
   }
 

@@ -54,6 +54,20 @@ export function checkContent(content: unknown): void {
   }
 }
 
+/**
+ * A source may define a method under this key to be handed a function that drops its client at
+ * once: the stream ends with reason `timeout` and the connection is closed, even while the pump
+ * waits on a socket the client stopped reading. For a source that learns its client has fallen
+ * too far behind, such as a broadcast subscription with `overflow: 'disconnect'`. A registered
+ * symbol, so two installed copies of Oven understand each other.
+ */
+export const dropClient: unique symbol = Symbol.for('oven-sse.dropClient') as never
+
+/** A source that wants the {@link dropClient} hook. */
+export interface ClientDropping {
+  [dropClient](drop: () => void): void
+}
+
 // Pullers are small classes rather than objects of two arrow functions: measured (bench, heap
 // snapshots of idle streams) the closures and their scope cost ~150 bytes per stream.
 
@@ -105,11 +119,17 @@ function fromSource(source: ContentSource): Puller {
 export async function openContent<Req>(
   content: Content<Req>,
   ctx: StreamContext<Req>,
+  drop: () => void,
 ): Promise<Puller> {
-  if (typeof content !== 'function') return fromSource(content)
-  let source: unknown = content(ctx)
-  if (isThenable(source)) source = await source
-  checkContent(source)
-  if (typeof source === 'function') throw invalidContent(source)
-  return fromSource(source as ContentSource)
+  let source: unknown = content
+  if (typeof content === 'function') {
+    source = content(ctx)
+    if (isThenable(source)) source = await source
+    checkContent(source)
+    if (typeof source === 'function') throw invalidContent(source)
+  }
+  const puller = fromSource(source as ContentSource)
+  const hook = (source as Partial<ClientDropping>)[dropClient]
+  if (typeof hook === 'function') hook.call(source, drop)
+  return puller
 }

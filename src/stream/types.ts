@@ -44,7 +44,8 @@ export type Content<Req = unknown> =
  * - `done` — the source finished;
  * - `disconnect` — the client went away;
  * - `shutdown` — the stream's registry closed it (`closeAll`, a signal handler);
- * - `timeout` — a write could not be flushed within `sendTimeout`;
+ * - `timeout` — the client did not keep up: a write could not be flushed within `sendTimeout`,
+ *   or its broadcast subscription overflowed with `overflow: 'disconnect'` (connection dropped);
  * - `error` — the source, a hook or the serializer threw;
  * - `rejected` — the `limit` option's connection limit was reached: the client got `503` with
  *   `Retry-After` and the source never started.

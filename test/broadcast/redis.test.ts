@@ -180,6 +180,40 @@ describe('three server processes on one Redis', () => {
     expect(got).toEqual(['m3', 'm4', 'm5', 'm6'])
   })
 
+  test('hopping between instances while events are published: no gap, no duplicate', async () => {
+    await waitIdle()
+    const total = 150
+    let published = 0
+    const publisher = (async () => {
+      while (published < total) {
+        const topic = published % 3 === 0 ? 'hop-y' : 'hop-x'
+        const { status } = await publish(instances[published % 3]!, topic, String(published))
+        expect(status).toBe(200)
+        published++
+      }
+    })()
+    const received: number[] = []
+    let lastId: string | undefined
+    for (let round = 0; round < 100 && received.at(-1) !== total - 1; round++) {
+      const left = total - 1 - (received.at(-1) ?? -1)
+      const batch = await readEvents(stream(instances[round % 3]!, 'hop-x', 'hop-y'), {
+        count: published >= total ? Math.min(left, 7) : 7,
+        timeout: 1000,
+        ...(lastId === undefined ? {} : { lastEventId: lastId }),
+      }).catch((error: { partial?: SseEvent[] }) => error.partial ?? [])
+      for (const event of batch) {
+        expect(event.event).not.toBe(RESET_EVENT)
+        received.push(Number(event.data))
+        lastId = event.id
+      }
+    }
+    await publisher
+    const start = received[0]!
+    expect(received).toEqual(received.map((_, i) => start + i))
+    expect(received.at(-1)).toBe(total - 1)
+    expect(received.length).toBeGreaterThan(50)
+  })
+
   test('listening connections dropped mid-stream: instances catch up from the history, no reset', async () => {
     await waitIdle()
     const clients = instances.map((instance) => collect(stream(instance, 'blip')))
@@ -316,4 +350,25 @@ test('with no Redis at all, publish rejects with a clear error instead of hangin
   } finally {
     await hub.close()
   }
+})
+
+test('a client of your own: the broker duplicates it for listening and leaves it open', async () => {
+  const client = createClient({ url: redis.url })
+  client.on('error', () => {})
+  await client.connect()
+  const hub = new Broadcaster({ broker: new RedisBroker({ client, prefix: 'own' }) })
+  try {
+    const subscription = hub.subscribe('mine')
+    await subscription.ready
+    const id = await hub.publish('mine', { event: 'note', data: { n: 1 } })
+    const iterator = subscription[Symbol.asyncIterator]()
+    const { value } = await iterator.next()
+    expect(value).toMatchObject({ id, event: 'note', data: '{"n":1}' })
+    // The keys are under the chosen prefix.
+    expect(await client.sendCommand(['XLEN', '{own}:h:mine'])).toBe(1)
+  } finally {
+    await hub.close()
+  }
+  expect(client.isOpen).toBe(true)
+  await client.close()
 })

@@ -1,7 +1,14 @@
+import { get, type IncomingMessage } from 'node:http'
 import { afterEach, expect, test } from 'vitest'
-import { Broadcaster, EventSourceResponse, type Subscription } from '../../src/index.ts'
+import {
+  Broadcaster,
+  type CloseReason,
+  EventSourceResponse,
+  type Subscription,
+} from '../../src/index.ts'
+import { sendEventStream } from '../../src/node.ts'
 import { iterateEvents, readEvents, type SseEvent } from '../../src/testing.ts'
-import { closeAllServers } from '../helpers/servers.ts'
+import { closeAllServers, nodeServer, waitFor } from '../helpers/servers.ts'
 import { hubServer } from './hub-server.ts'
 
 const hubs: Broadcaster[] = []
@@ -28,9 +35,15 @@ async function stalledClient(subscription: Subscription) {
     async drain(marker?: string): Promise<string> {
       for (let reads = 0; reads < 10_000; reads++) {
         if (marker !== undefined && text.includes(marker)) break
-        const { done, value } = await reader.read()
-        if (done) return text + decoder.decode()
-        text += decoder.decode(value, { stream: true })
+        let result: ReadableStreamReadResult<Uint8Array>
+        try {
+          result = await reader.read()
+        } catch {
+          // The stream was dropped (an overflow with 'disconnect'): what arrived is all there is.
+          return text + decoder.decode()
+        }
+        if (result.done) return text + decoder.decode()
+        text += decoder.decode(result.value, { stream: true })
       }
       await reader.cancel()
       return text
@@ -108,7 +121,7 @@ test("'disconnect': a stalled subscriber is cut off, its queue freed, and it res
   expect(slowSubscription.size).toBe(0)
   expect(hub.stats()).toMatchObject({ disconnected: 1, dropped: 0 })
   expect(hub.subscribers('feed')).toBe(1)
-  // The slow client reads what reached it, sees the stream end, and resumes from its last id.
+  // The slow client reads what reached it, finds the stream dropped, and resumes from its last id.
   const before = parse(await slow.drain())
   const lastId = before.at(-1)?.id ?? firstId
   const resumed: SseEvent[] = []
@@ -121,4 +134,72 @@ test("'disconnect': a stalled subscriber is cut off, its queue freed, and it res
     .filter((data) => data !== 'first')
     .map(Number)
   expect(numbers).toEqual(Array.from({ length: TOTAL }, (_, i) => i))
+})
+
+test("'disconnect' over a real socket: a client that stops reading is cut off at once and resumes without loss", async () => {
+  const hub = new Broadcaster({ queue: 8, overflow: 'disconnect', history: 5000 })
+  hubs.push(hub)
+  const subscriptions: Subscription[] = []
+  const reasons: CloseReason[] = []
+  const server = await nodeServer((req, res) => {
+    void sendEventStream(
+      req,
+      res,
+      (ctx) => {
+        const subscription = hub.subscribe('feed', ctx)
+        subscriptions.push(subscription)
+        return subscription
+      },
+      // No sendTimeout: the overflow alone must drop the stalled client, at once.
+      { onError: () => {}, onClose: (reason: CloseReason) => reasons.push(reason) },
+    )
+  })
+  // A client that reads nothing: its socket buffers fill, then the server's writes block.
+  let text = ''
+  const ended = new Promise<void>((resolve) => {
+    const request = get(`${server.url}/`, (response) => {
+      response.pause()
+      response.setEncoding('utf8')
+      response.on('data', (chunk: string) => {
+        text += chunk
+      })
+      response.on('close', () => resolve())
+      response.on('error', () => resolve())
+      stalled = response
+    })
+    request.on('error', () => resolve())
+  })
+  let stalled: IncomingMessage | undefined
+  await waitFor(() => subscriptions.length === 1)
+  await subscriptions[0]!.ready
+  const big = 'y'.repeat(2048)
+  let sent = 0
+  for (; sent < 10_000 && hub.stats().disconnected === 0; sent++) {
+    await hub.publish('feed', `${sent} ${big}`)
+    if (sent % 20 === 0) await new Promise((resolve) => setTimeout(resolve, 1))
+  }
+  expect(hub.stats().disconnected).toBe(1)
+  expect(subscriptions[0]!.closed).toBe(true)
+  expect(subscriptions[0]!.size).toBe(0)
+  expect(hub.subscribers('feed')).toBe(0)
+  // The stream ended with the overflow, though its socket is still stalled.
+  await waitFor(() => reasons.length === 1, 2000, 'stream dropped on overflow')
+  expect(reasons).toEqual(['timeout'])
+  // Some more events while it is away.
+  for (let i = 0; i < 20; i++) await hub.publish('feed', `${sent++} ${big}`)
+  // The client reads again: what reached it, then the end of the dropped connection.
+  stalled?.resume()
+  await ended
+  const before = parse(text)
+  expect(before.length).toBeLessThan(sent)
+  const resumed = await readEvents(`${server.url}/`, {
+    count: sent - before.length,
+    timeout: 10_000,
+    ...(before.length > 0 ? { lastEventId: before.at(-1)!.id } : {}),
+  })
+  const numbers = [
+    ...before.map((event) => event.data),
+    ...resumed.map((e) => e.data.split(' ')[0]!),
+  ]
+  expect(numbers.map(Number)).toEqual(Array.from({ length: sent }, (_, i) => i))
 })

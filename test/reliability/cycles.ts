@@ -84,7 +84,14 @@ export interface CycleReport {
 /** A server whose streams record every onClose call per request number. */
 export async function cycleServer(transport: 'node' | 'web') {
   const registry = new StreamRegistry()
-  const limiter = new ConnectionLimiter<unknown>({ max: 100_000 })
+  // A small per-key cap (the key is the moment) turns some requests away under churn: slots
+  // must come back exactly once whatever the mix of 503s and ends.
+  const limiter = new ConnectionLimiter<unknown>({
+    max: 100_000,
+    maxPerKey: 2,
+    key: (request) =>
+      new URL((request as { url: string }).url, 'http://x').searchParams.get('m') ?? '',
+  })
   const closes = new Map<number, CloseReason[]>()
   const counters = { started: 0 }
   const optionsFor = (n: number, moment: string) => {

@@ -15,6 +15,7 @@ import {
   createChannel,
   EventSourceResponse,
   encodeEvent,
+  installShutdownHandlers,
   isSseError,
   ServerSentEvent,
   type SseErrorCode,
@@ -27,7 +28,15 @@ import { fetchText } from './support.ts'
 
 afterEach(closeAllServers)
 
-const RUNS = { numRuns: 400 }
+// `npm test` replays a fixed seed, so it never fails on a case found by chance; the stress tier
+// (test/stress/fuzz.stress.ts) explores with a random seed and 25 times the runs, and prints
+// the seed of any failure (replay it with OVEN_FUZZ_SEED=<seed>).
+const SCALE = Number(process.env.OVEN_FUZZ_SCALE ?? 1)
+const SEED = process.env.OVEN_FUZZ_SEED
+const RUNS = {
+  numRuns: 400 * SCALE,
+  ...(SEED === 'random' ? {} : { seed: Number(SEED ?? 20261124) }),
+}
 
 /** Parses wire text as a browser would. */
 function parse(text: string) {
@@ -112,7 +121,8 @@ describe('encoder fuzzing', () => {
           // The output is well-formed UTF-8 text.
           expect(text.isWellFormed()).toBe(true)
           const { events, retries } = parse(text)
-          if (init.retry !== undefined) expect(retries).toEqual([init.retry])
+          // (+ 0 turns a -0 into the 0 the wire carries.)
+          if (init.retry !== undefined) expect(retries).toEqual([(init.retry as number) + 0])
           if (init.data === undefined) {
             expect(events).toHaveLength(0)
             return
@@ -278,7 +288,7 @@ describe('option validators fuzzing', () => {
           )
         },
       ),
-      { numRuns: 2000 },
+      { ...RUNS, numRuns: 2000 * SCALE },
     )
   })
 
@@ -346,6 +356,69 @@ describe('option validators fuzzing', () => {
       }),
       RUNS,
     )
+  })
+})
+
+describe('durations and shutdown handlers', () => {
+  // setTimeout silently turns a delay above 2^31 - 1 ms into 1 ms: `ping: 3e9` used to ping
+  // every millisecond, and `sendTimeout: 3e9` to drop any stream whose write blocked.
+  test('a duration is accepted exactly when a timer can wait that long', async () => {
+    const MAX = 2 ** 31 - 1
+    const value = fc.oneof(
+      fc.double({ min: -1e12, max: 1e12 }),
+      fc.integer({ min: MAX - 3, max: MAX + 3 }),
+      fc.constantFrom(Number.POSITIVE_INFINITY, Number.NaN, -0, 0, MAX, MAX + 1, 3e9),
+    )
+    fc.assert(
+      fc.property(fc.constantFrom('ping', 'sendTimeout', 'shutdownGrace'), value, (name, ms) => {
+        const result = throwsOnly(
+          ['ERR_SSE_INVALID_OPTION'],
+          () => new EventSourceResponse(['a'], { [name]: ms }),
+        )
+        expect(result.ok).toBe(ms >= 0 && ms <= MAX)
+      }),
+      RUNS,
+    )
+    await fc.assert(
+      fc.asyncProperty(value, async (ms) => {
+        let ok = true
+        try {
+          await new StreamRegistry().closeAll({ grace: ms })
+        } catch (error) {
+          ok = false
+          expect(isSseError(error) && error.code).toBe('ERR_SSE_INVALID_OPTION')
+        }
+        expect(ok).toBe(ms >= 0 && ms <= MAX)
+      }),
+      RUNS,
+    )
+  })
+
+  test('installShutdownHandlers checks every option at once and never leaves a handler behind', () => {
+    const server = { close: (done?: () => void) => done?.() }
+    const before = process.listenerCount('SIGTERM') + process.listenerCount('SIGINT')
+    fc.assert(
+      fc.property(
+        fc.constantFrom('registry', 'grace', 'signals', 'forceAfter', 'exit', 'onDone', 'other'),
+        fc.oneof(
+          fc.anything(),
+          fc.double(),
+          fc.constantFrom(3e9, ['SIGKILL'], ['SIGSTOP'], ['SIGTERM', ''], [42]),
+        ),
+        (name, value) => {
+          const result = throwsOnly(['ERR_SSE_INVALID_OPTION'], () =>
+            installShutdownHandlers(server, { [name]: value, exit: false } as never),
+          )
+          if (result.ok) (result.value as () => void)()
+        },
+      ),
+      RUNS,
+    )
+    expect(() => installShutdownHandlers(server, { signals: ['SIGKILL'] })).toThrow(
+      /Invalid option "signals": expected signals a process can handle/,
+    )
+    expect(() => installShutdownHandlers(server, { grace: 3e9 })).toThrow(/at most 2147483647/)
+    expect(process.listenerCount('SIGTERM') + process.listenerCount('SIGINT')).toBe(before)
   })
 })
 

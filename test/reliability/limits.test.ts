@@ -179,10 +179,10 @@ describe('ConnectionLimiter on node:http', () => {
 
 describe('ConnectionLimiter on the web path', () => {
   test('EventSourceResponse answers 503 past the limit and frees the slot on cancel', async () => {
-    const limit = new ConnectionLimiter<Request | undefined>({
+    const limit = new ConnectionLimiter<Request>({
       max: 10,
       maxPerKey: 1,
-      key: (request) => request?.headers.get('x-user') ?? undefined,
+      key: (request) => request.headers.get('x-user') ?? undefined,
       retryAfter: 1000,
     })
     const started = { count: 0 }
@@ -253,6 +253,7 @@ describe('ConnectionLimiter options', () => {
     [{ key: 'ip' }, /"key"/],
     [{ retryAfter: -5 }, /"retryAfter"/],
     [{ retryAfter: Number.NaN }, /"retryAfter"/],
+    [{ retryAfter: 1e300 }, /"retryAfter": .* at most 2147483647/],
     [{ maxPerkey: 1 }, /Unknown ConnectionLimiter option "maxPerkey"/],
   ])('%o is rejected', (options, message) => {
     let error: unknown

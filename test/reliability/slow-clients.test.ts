@@ -27,6 +27,13 @@ test('without sendTimeout, a stuck client costs the server a bounded amount: the
   expect(figures.reasons).toEqual({ disconnect: 100 })
 }, 60_000)
 
+test('web path (@hono/node-server): a stuck client costs a bounded amount too', async () => {
+  const figures = await stuckCheck(100, 0, 'web')
+  console.info(JSON.stringify(figures))
+  expect(figures.processKibPerClient).toBeLessThan(200)
+  expect(figures.reasons).toEqual({ disconnect: 100 })
+}, 60_000)
+
 test('the honest limit: pings alone do not fill socket buffers, so sendTimeout catches a silent peer only once data backs up', async () => {
   const registry = new StreamRegistry()
   const closes: CloseReason[] = []

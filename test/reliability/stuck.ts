@@ -6,9 +6,9 @@
 import { readFileSync } from 'node:fs'
 import type { Socket } from 'node:net'
 import { expect } from 'vitest'
-import { type CloseReason, StreamRegistry } from '../../src/index.ts'
+import { type CloseReason, EventSourceResponse, StreamRegistry } from '../../src/index.ts'
 import { sendEventStream } from '../../src/node.ts'
-import { nodeServer } from '../helpers/servers.ts'
+import { nodeServer, webServer } from '../helpers/servers.ts'
 import { mb, settledHeap, sleep, stuckClient, until } from './support.ts'
 
 /** Kernel memory held by TCP sockets, in bytes (from /proc/net/sockstat; 0 where absent). */
@@ -31,6 +31,7 @@ function processBytes(): number {
 }
 
 export interface StuckFigures {
+  transport: 'node' | 'web'
   clients: number
   sendTimeout: number
   /** Items (16 KiB events) each source produced, at most, before the pump stopped pulling. */
@@ -54,24 +55,33 @@ const EVENT = 'y'.repeat(16 * 1024)
  * With `sendTimeout` > 0, checks every one is dropped; without, checks the sources stall (the
  * pump does not read ahead of the socket), measures, then disconnects them all.
  */
-export async function stuckCheck(clients: number, sendTimeout: number): Promise<StuckFigures> {
+export async function stuckCheck(
+  clients: number,
+  sendTimeout: number,
+  transport: 'node' | 'web' = 'node',
+): Promise<StuckFigures> {
   const registry = new StreamRegistry()
   const produced: number[] = []
   const closes: CloseReason[] = []
-  const server = await nodeServer((req, res) => {
+  const source = () => {
     const index = produced.push(0) - 1
-    void sendEventStream(
-      req,
-      res,
-      (function* () {
-        for (;;) {
-          produced[index] = (produced[index] ?? 0) + 1
-          yield EVENT
-        }
-      })(),
-      { registry, sendTimeout, ping: 1000, onClose: (reason) => closes.push(reason) },
-    )
-  })
+    return (function* () {
+      for (;;) {
+        produced[index] = (produced[index] ?? 0) + 1
+        yield EVENT
+      }
+    })()
+  }
+  const options = {
+    registry,
+    sendTimeout,
+    ping: 1000,
+    onClose: (reason: CloseReason) => closes.push(reason),
+  }
+  const server =
+    transport === 'node'
+      ? await nodeServer((req, res) => void sendEventStream(req, res, source(), options))
+      : await webServer((request) => new EventSourceResponse(source(), { request, ...options }))
   const rssStart = process.memoryUsage().rss
   await settledHeap()
   const before = processBytes()
@@ -129,6 +139,7 @@ export async function stuckCheck(clients: number, sendTimeout: number): Promise<
     const reasons: Record<string, number> = {}
     for (const r of closes) reasons[r] = (reasons[r] ?? 0) + 1
     return {
+      transport,
       clients,
       sendTimeout,
       maxItemsPerStream: Math.max(...produced),
