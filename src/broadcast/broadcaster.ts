@@ -39,6 +39,12 @@ export interface BroadcasterOptions {
    */
   queue?: number | undefined
   /**
+   * The most topics one subscription may cover. Topics often come from the request (a query
+   * string, a POST body), so this bounds what one client can make the process hold and scan.
+   * @defaultValue `1000`
+   */
+  maxTopics?: number | undefined
+  /**
    * What to do when a subscriber's queue is full; see {@link OverflowPolicy}.
    * @defaultValue `'disconnect'`
    */
@@ -94,7 +100,15 @@ interface Topic {
   listening: Promise<void>
 }
 
-const OPTION_KEYS = new Set(['broker', 'history', 'queue', 'overflow', 'serialize', 'onError'])
+const OPTION_KEYS = new Set([
+  'broker',
+  'history',
+  'queue',
+  'maxTopics',
+  'overflow',
+  'serialize',
+  'onError',
+])
 const SUBSCRIBE_KEYS = new Set(['lastEventId', 'signal', 'filter', 'request'])
 // Live messages held while catching up after an interruption; past this, read again instead.
 const MAX_PENDING = 10_000
@@ -182,6 +196,7 @@ export class Broadcaster {
   readonly #broker: Broker
   readonly #history: number
   readonly #capacity: number
+  readonly #maxTopics: number
   readonly #overflow: OverflowPolicy
   readonly #serialize: Serializer | undefined
   readonly #onError: (error: unknown) => void
@@ -226,6 +241,7 @@ export class Broadcaster {
     this.#broker = options.broker === undefined ? new MemoryBroker() : checkBroker(options.broker)
     this.#history = checkCount('history', options.history, 1000, 0)
     this.#capacity = checkCount('queue', options.queue, 1000, 1)
+    this.#maxTopics = checkCount('maxTopics', options.maxTopics, 1000, 1)
     const overflow = options.overflow ?? 'disconnect'
     if (overflow !== 'disconnect' && overflow !== 'drop-oldest') {
       invalidOption('overflow', '"disconnect" or "drop-oldest"', overflow)
@@ -292,6 +308,13 @@ export class Broadcaster {
     const list = typeof topics === 'string' ? [topics] : topics
     if (!Array.isArray(list) || list.length === 0) {
       invalidOption('topics', 'a topic or a non-empty array of topics', topics)
+    }
+    if (list.length > this.#maxTopics) {
+      throw new SseError(
+        'ERR_SSE_INVALID_OPTION',
+        `Invalid option "topics": expected at most ${this.#maxTopics} topics per subscription ` +
+          `(the Broadcaster's maxTopics option), received ${list.length}.`,
+      )
     }
     const unique = [...new Set(list.map((topic) => checkTopic(topic, 'subscribe()')))]
     if (typeof options !== 'object' || options === null) {

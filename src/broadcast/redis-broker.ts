@@ -21,6 +21,7 @@
 import { createHash } from 'node:crypto'
 import { createClient } from 'redis'
 import { describe, invalidOption, SseError } from '../errors.ts'
+import { MAX_DELAY } from '../stream/delay.ts'
 import type { Broker, BrokerMessage, BrokerSink, HistoryRead } from './broker.ts'
 import { newEpoch, type Position } from './event-id.ts'
 
@@ -169,8 +170,17 @@ export class RedisBroker implements Broker {
     if (typeof prefix !== 'string' || prefix === '' || /[{}]/.test(prefix)) {
       invalidOption('prefix', 'a non-empty string without braces', prefix)
     }
-    if (!Number.isSafeInteger(commandTimeout) || commandTimeout <= 0) {
-      invalidOption('commandTimeout', 'a positive integer (ms)', commandTimeout)
+    // Capped at the longest timer: past it, setTimeout would fire after 1 ms.
+    if (
+      !Number.isSafeInteger(commandTimeout) ||
+      commandTimeout <= 0 ||
+      commandTimeout > MAX_DELAY
+    ) {
+      invalidOption(
+        'commandTimeout',
+        `a positive integer (ms), at most ${MAX_DELAY}`,
+        commandTimeout,
+      )
     }
     if (client !== undefined) {
       if (typeof client !== 'object' || client === null || typeof client.duplicate !== 'function') {

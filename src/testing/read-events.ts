@@ -8,7 +8,8 @@
  */
 
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
-import { describe, SseError } from '../errors.ts'
+import { describe, invalidOption, SseError } from '../errors.ts'
+import { checkDelay } from '../stream/delay.ts'
 
 /** One dispatched event, as a client sees it. */
 export type SseEvent = EventSourceMessage
@@ -73,7 +74,7 @@ export async function* iterateMessages(
   source: Response | string | URL,
   options: ReadOptions = {},
 ): AsyncGenerator<SseMessage, void, undefined> {
-  const timeout = options.timeout ?? 5000
+  const timeout = checkDelay('timeout', options.timeout ?? 5000)
   const controller = new AbortController()
   const abort = () => controller.abort(options.signal?.reason)
   options.signal?.addEventListener('abort', abort, { once: true })
@@ -144,6 +145,9 @@ function timeoutError<T>(partial: T[], timeout: number): ReadTimeoutError<T> {
 
 async function collect<T>(items: AsyncGenerator<T>, options: ReadOptions): Promise<T[]> {
   const out: T[] = []
+  if (options.count !== undefined && !(Number.isSafeInteger(options.count) && options.count >= 0)) {
+    invalidOption('count', 'a non-negative integer', options.count)
+  }
   const count = options.count ?? Number.POSITIVE_INFINITY
   if (count <= 0) return out
   try {

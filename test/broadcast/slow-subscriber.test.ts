@@ -53,7 +53,9 @@ async function stalledClient(subscription: Subscription) {
 
 function parse(text: string): Array<{ id: string; data: string }> {
   const out: Array<{ id: string; data: string }> = []
-  for (const block of text.split('\r\n\r\n')) {
+  // Only blocks ended by the blank line were dispatched: the last piece is empty, or an event
+  // cut off mid-write when the connection was dropped, which a client never sees.
+  for (const block of text.split('\r\n\r\n').slice(0, -1)) {
     const id = /^id: (.*)$/m.exec(block)?.[1]
     const data = /^data: (.*)$/m.exec(block)?.[1]
     if (id !== undefined && data !== undefined) out.push({ id, data: data.split(' ')[0]! })

@@ -40,3 +40,9 @@ test('a response that is not an event stream is refused', async () => {
   const server = await nodeServer((_req, res) => res.end('{}'))
   await expect(readEvents(server.url)).rejects.toMatchObject({ code: 'ERR_SSE_RESPONSE' })
 })
+
+test('bad options are named', async () => {
+  const response = () => new EventSourceResponse(['x'])
+  await expect(readEvents(response(), { timeout: -1 })).rejects.toThrow(/"timeout".*number -1/)
+  await expect(readEvents(response(), { count: 1.5 })).rejects.toThrow(/"count".*number 1\.5/)
+})

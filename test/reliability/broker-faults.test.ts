@@ -250,7 +250,7 @@ describe('Redis killed and restarted', () => {
 })
 
 describe('hostile subscriptions', () => {
-  test('a subscription to 100 000 topics gets a clear error or a bounded answer, never a hang', async () => {
+  test('a subscription to 100 000 topics gets a clear error, never a hang', async () => {
     const hub = new Broadcaster()
     hubs.push(hub)
     const closes: CloseReason[] = []
@@ -280,16 +280,16 @@ describe('hostile subscriptions', () => {
     const topics = Array.from({ length: 100_000 }, (_, i) => `topic-${i}`)
     const heapBefore = await settledHeap()
     const started = performance.now()
-    let outcome: string
+    let outcome = 'subscribed'
     try {
-      const subscription = hub.subscribe(topics)
-      await subscription.ready
-      outcome = `subscribed to ${subscription.topics.length} topics`
-      subscription.close()
+      hub.subscribe(topics).close()
     } catch (error) {
       expect(isSseError(error) && error.code).toBe('ERR_SSE_INVALID_OPTION')
-      outcome = `refused: ${(error as Error).message}`
+      expect((error as Error).message).toContain('at most 1000 topics')
+      expect((error as Error).message).toContain('received 100000')
+      outcome = 'refused'
     }
+    expect(outcome).toBe('refused')
     const ms = performance.now() - started
     await sleep(50)
     const heapAfter = await settledHeap()
