@@ -16,10 +16,12 @@
  * Flags: --quick (< 60 s smoke run), --scenario stream,idle,broadcast, --reps N,
  * --contestants plain,oven-node,…, --tiny (a few hundred events: the test suite's mode),
  * --docs / --no-docs (write docs/benchmarks.md and its chart; default: only on a full run),
- * --out FILE (JSON results; default bench/results/latest.json).
+ * --out FILE (JSON results; default bench/results/latest.json for a full run, else
+ * bench/results/partial.json.tmp), --from FILE (rewrite the
+ * tables, docs and chart from saved results without measuring).
  */
 
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { parseArgs } from 'node:util'
 import { CONTESTANTS, type ContestantInfo } from './lib/contestants.ts'
@@ -35,6 +37,7 @@ const { values: flags } = parseArgs({
     contestants: { type: 'string' },
     docs: { type: 'boolean' },
     out: { type: 'string' },
+    from: { type: 'string' },
   },
   allowNegative: true,
 })
@@ -107,7 +110,10 @@ const contestants = chosen
   : [...CONTESTANTS]
 const fullRun = !flags.quick && !flags.tiny && !chosen && scenarios.size === 3 && !flags.reps
 const writeDocs = flags.docs ?? fullRun
-const out = flags.out ?? sibling(import.meta.url, './results/latest.json')
+// Only a full run replaces the committed results; partial runs go to an ignored file.
+const out =
+  flags.out ??
+  sibling(import.meta.url, fullRun ? './results/latest.json' : './results/partial.json.tmp')
 
 const CALL_TIMEOUT = 120_000
 
@@ -292,7 +298,20 @@ async function runIdle(client: Child, records: RunRecord[]): Promise<void> {
   }
 }
 
+/** `--from FILE`: rewrites the tables, docs and chart from saved results, measuring nothing. */
+function rewrite(file: string): void {
+  const saved = JSON.parse(readFileSync(file, 'utf8')) as Results
+  const results: Results = {
+    meta: saved.meta,
+    contestants: saved.contestants,
+    records: saved.records,
+  }
+  const { markdown } = writeOutputs(results, { json: out, docs: flags.docs ?? true })
+  process.stdout.write(`${markdown}\n`)
+}
+
 async function main(): Promise<void> {
+  if (flags.from !== undefined) return rewrite(flags.from)
   const started = Date.now()
   const records: RunRecord[] = []
   const client = new Child(sibling(import.meta.url, './load/client.ts'))

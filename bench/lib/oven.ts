@@ -1,10 +1,10 @@
 /**
  * Oven's side of every Oven contestant: the content for each route and the broadcast hub.
- * Imported from the source (../../src) through tsx, so no build is needed.
+ * Imported from the source (../../src), types stripped by lib/ts-hooks.mjs: no build needed.
  */
 
-import { Broadcaster } from '../../src/broadcast/broadcaster.ts'
 import {
+  Broadcaster,
   type Content,
   type ContentItem,
   createChannel,

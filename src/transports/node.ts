@@ -28,16 +28,18 @@ interface Flushable {
 /** The pump's {@link Sink} over a Node response. Two listeners for the stream's whole life. */
 class NodeSink implements Sink {
   readonly #res: NodeResponse
-  readonly #onGone: () => void
+  // The pump itself rather than a `() => pump.disconnect()` closure: measured (bench, heap
+  // snapshots of idle streams) the closure kept sendEventStream's whole scope alive per stream.
+  readonly #pump: { disconnect(): void }
   // Compression middleware holds output until flushed; flushing after each write keeps every
   // event moving without delay even when a caller replaced `Cache-Control: no-transform`.
   readonly #flush: (() => void) | undefined
   #wake: (() => void) | undefined
   #gone = false
 
-  constructor(res: NodeResponse, onGone: () => void) {
+  constructor(res: NodeResponse, pump: { disconnect(): void }) {
     this.#res = res
-    this.#onGone = onGone
+    this.#pump = pump
     const flush = (res as Flushable).flush
     this.#flush = typeof flush === 'function' ? flush.bind(res) : undefined
     res.on('drain', this.#onDrain)
@@ -81,7 +83,7 @@ class NodeSink implements Sink {
   readonly #onClose = (): void => {
     this.#gone = true
     this.#onDrain()
-    this.#onGone()
+    this.#pump.disconnect()
     this.detach()
   }
 }
@@ -142,7 +144,7 @@ export function sendEventStream<Req extends NodeRequest>(
     // is given back exactly once, whatever the reason.
     void pump.closed.then(release)
   }
-  const sink = new NodeSink(res, () => pump.disconnect())
+  const sink = new NodeSink(res, pump)
   // The client may be gone already (its 'close' came before this call): never wait for it.
   if (res.destroyed || (res as Http2ServerResponse).stream?.destroyed) pump.disconnect()
   return run(pump, sink, req, res, resolved)
