@@ -123,7 +123,7 @@ afterAll(async () => {
         }),
     ),
   )
-  await redis?.stop()
+  await redis?.close()
 })
 
 describe('three server processes on one Redis', () => {

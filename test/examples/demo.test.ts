@@ -1,5 +1,6 @@
 import { afterEach, expect, test } from 'vitest'
 import { iterateEvents, type SseEvent } from '../../src/testing.ts'
+import { startRedis } from '../helpers/redis.ts'
 import { runExample, stopAllExamples } from './run-example.ts'
 
 afterEach(stopAllExamples)
@@ -85,39 +86,12 @@ test('demo server: the page, one stream with clock, stats, chat and job, and res
   await back.stop()
 })
 
-/** A free loopback port, for redis-server. */
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net')
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
-
 test('demo server with REDIS_URL: two processes share the chat, the job and resume', async () => {
-  const { spawn } = await import('node:child_process')
-  const port = await freePort()
-  const redis = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  )
+  const redis = await startRedis()
   try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('redis-server did not start')), 10_000)
-      redis.stdout.on('data', (chunk: Buffer) => {
-        if (chunk.toString().includes('Ready to accept connections')) {
-          clearTimeout(timer)
-          resolve()
-        }
-      })
-      redis.once('exit', (code) => reject(new Error(`redis-server exited with ${code}`)))
-    })
     const redisEnv = {
       ...env,
-      REDIS_URL: `redis://127.0.0.1:${port}`,
+      REDIS_URL: redis.url,
       REDIS_PREFIX: 'oven-demo-test',
     }
     const [a, b] = await Promise.all([
@@ -150,9 +124,6 @@ test('demo server with REDIS_URL: two processes share the chat, the job and resu
     await back.stop()
   } finally {
     await stopAllExamples()
-    redis.kill('SIGKILL')
-    await new Promise((resolve) =>
-      redis.exitCode === null ? redis.once('exit', resolve) : resolve(null),
-    )
+    await redis.close()
   }
 })

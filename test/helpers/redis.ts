@@ -4,7 +4,10 @@
  */
 
 import { type ChildProcess, spawn } from 'node:child_process'
+import { rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 
 /** A redis-server child process. */
 export interface RedisServer {
@@ -14,8 +17,10 @@ export interface RedisServer {
   readonly running: boolean
   /** Starts it again on the same port (empty: nothing was saved). */
   start(): Promise<void>
-  /** Stops it (SIGKILL: like a crash, and quick). */
+  /** Stops it (SIGKILL: like a crash, and quick); the port stays reserved for `start()`. */
   stop(): Promise<void>
+  /** Stops it for good and gives its port back: call in teardown. */
+  close(): Promise<void>
 }
 
 /** A free TCP port on 127.0.0.1. */
@@ -65,10 +70,70 @@ function launch(port: number): Promise<ChildProcess> {
   })
 }
 
-/** Starts redis-server on a free port. Call `stop()` in teardown. */
+// Redis ports come from below the kernel's ephemeral range (32768-60999 on Linux): a port
+// from `listen(0)`, once freed by an outage test's stop(), could be handed to another test's
+// server or to any outgoing socket before the restart, and the broker would "reconnect" to a
+// stranger. Here nothing else draws from this range, and a lock file reserves the port across
+// the test worker processes for as long as the RedisServer lives, outages included.
+const RESERVED_FROM = 20_000
+const RESERVED_COUNT = 12_000
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer()
+    server.once('error', () => resolve(false))
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
+  })
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Reserves a port for redis-server; returns it with the function that frees it. */
+async function reservePort(): Promise<{ port: number; release: () => Promise<void> }> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = RESERVED_FROM + Math.floor(Math.random() * RESERVED_COUNT)
+    const lock = join(tmpdir(), `oven-test-redis-${port}.lock`)
+    try {
+      await writeFile(lock, String(process.pid), { flag: 'wx' })
+    } catch {
+      // Held by another worker — unless that worker died without cleaning up.
+      const { readFile } = await import('node:fs/promises')
+      const owner = Number(await readFile(lock, 'utf8').catch(() => '0'))
+      if (owner > 0 && !pidAlive(owner)) await rm(lock, { force: true })
+      continue
+    }
+    if (await portIsFree(port)) return { port, release: () => rm(lock, { force: true }) }
+    await rm(lock, { force: true })
+  }
+  throw new Error('No free port for redis-server in 200 tries')
+}
+
+/** Starts redis-server on a reserved port. Call `close()` in teardown. */
 export async function startRedis(): Promise<RedisServer> {
-  const port = await freePort()
-  let child: ChildProcess | undefined = await launch(port)
+  const { port, release } = await reservePort()
+  let child: ChildProcess | undefined
+  try {
+    child = await launch(port)
+  } catch (error) {
+    await release()
+    throw error
+  }
+  const stop = async () => {
+    const running = child
+    child = undefined
+    if (!running || running.exitCode !== null) return
+    await new Promise<void>((resolve) => {
+      running.once('exit', () => resolve())
+      running.kill('SIGKILL')
+    })
+  }
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
@@ -78,14 +143,10 @@ export async function startRedis(): Promise<RedisServer> {
     async start() {
       if (!child) child = await launch(port)
     },
-    async stop() {
-      const running = child
-      child = undefined
-      if (!running || running.exitCode !== null) return
-      await new Promise<void>((resolve) => {
-        running.once('exit', () => resolve())
-        running.kill('SIGKILL')
-      })
+    stop,
+    async close() {
+      await stop()
+      await release()
     },
   }
 }

@@ -33,7 +33,7 @@ afterEach(async () => {
   if (!redis.running) await redis.start()
 })
 afterAll(async () => {
-  await redis?.stop()
+  await redis?.close()
 })
 
 /** One "server process": a broadcaster on the shared Redis behind an HTTP server. */
