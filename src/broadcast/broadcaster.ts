@@ -216,6 +216,8 @@ export class Broadcaster {
   #epoch: string | undefined
   #lastSeq = 0
   #syncing = false
+  /** Live delivery was interrupted: hold live messages until a resync has read the gap. */
+  #holding = false
   /** Subscription setups waiting for a catch-up to finish. */
   #afterSync: Array<() => void> = []
   #syncAgain = false
@@ -258,6 +260,9 @@ export class Broadcaster {
       options.onError ?? ((error) => console.error('[oven-sse] broadcaster error:', error))
     const sink: BrokerSink = {
       message: (message) => this.#onMessage(message),
+      interrupted: () => {
+        this.#holding = true
+      },
       resync: () => this.#resync(),
     }
     this.#broker.attach(sink)
@@ -465,7 +470,7 @@ export class Broadcaster {
   // ---- the live feed ------------------------------------------------------------------------
 
   #onMessage(message: BrokerMessage): void {
-    if (this.#syncing) {
+    if (this.#syncing || this.#holding) {
       if (this.#pending.length < MAX_PENDING) this.#pending.push(message)
       else this.#pendingOverflow = true
       return
@@ -515,6 +520,7 @@ export class Broadcaster {
 
   #endSync(): void {
     this.#syncing = false
+    this.#holding = false
     for (const resolve of this.#afterSync.splice(0)) resolve()
   }
 

@@ -8,9 +8,11 @@
  *   in the topic's bounded history and delivers it to every instance listening to the topic —
  *   atomically: a message is either in the history and on its way to listeners, or nowhere
  *   (and `publish` rejects).
- * - Live messages reach the sink in `seq` order. When delivery was interrupted (a lost
- *   connection) the broker calls `sink.resync()` once listening is active again; the
- *   broadcaster then reads what it missed from the history.
+ * - Live messages reach the sink in `seq` order. When delivery is interrupted (a lost
+ *   connection) the broker calls `sink.interrupted()` at once, and `sink.resync()` once
+ *   listening is active again; the broadcaster holds live messages in between and reads what
+ *   it missed from the history. (Without the first call, a live message arriving just before
+ *   `resync()` would move the reader's position past the gap it has to read.)
  * - Once `listen(topic)` has resolved, every message published to the topic afterwards reaches
  *   the sink (or a `resync()` follows), so "listen, then read the history" leaves no gap.
  *
@@ -50,6 +52,8 @@ export interface HistoryRead {
 export interface BrokerSink {
   /** A live message for a topic this instance listens to. */
   message(message: BrokerMessage): void
+  /** Live delivery was interrupted: hold live messages until the next `resync()`. */
+  interrupted(): void
   /** Live delivery was interrupted and is active again: messages may have been missed. */
   resync(): void
 }

@@ -203,6 +203,7 @@ export class RedisBroker implements Broker {
     this.#client.on('error', this.#onError)
     this.#listener.on('error', this.#onError)
     this.#listener.on('ready', this.#onListenerReady)
+    this.#listener.on('reconnecting', this.#onListenerLost)
     const connecting: Promise<unknown>[] = [this.#listener.connect()]
     if (!this.#client.isOpen) connecting.push(this.#client.connect())
     this.#connected = Promise.all(connecting).then(() => undefined)
@@ -293,6 +294,7 @@ export class RedisBroker implements Broker {
     if (this.#closed) return
     this.#closed = true
     this.#listener.off('ready', this.#onListenerReady)
+    this.#listener.off('reconnecting', this.#onListenerLost)
     this.#listened.clear()
     await Promise.allSettled([
       closeClient(this.#listener),
@@ -343,6 +345,14 @@ export class RedisBroker implements Broker {
       seq: Number(message.slice(first + 1, second)),
       payload: message.slice(second + 1),
     })
+  }
+
+  // node-redis emits 'reconnecting' as soon as a ready connection is lost, before any new one
+  // exists: from here the broadcaster holds live messages until the resync below has read the
+  // gap, so a message that arrives between the re-subscribe and 'ready' cannot move its
+  // position past the events published during the outage.
+  readonly #onListenerLost = (): void => {
+    if (this.#listenerReadyOnce) this.#sink?.interrupted()
   }
 
   // node-redis re-subscribes before it reports 'ready' again, so listening is active here and
