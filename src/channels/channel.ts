@@ -37,7 +37,7 @@ interface Waiter<T> {
   reject: (error: SseError) => void
 }
 
-class BoundedChannel<T> implements Channel<T> {
+class BoundedChannel<T> implements Channel<T>, AsyncIterator<T> {
   readonly capacity: number
   #items: T[] = []
   #head = 0
@@ -148,13 +148,20 @@ class BoundedChannel<T> implements Channel<T> {
       )
     }
     this.#iterating = true
-    return {
-      next: () => this.#take(),
-      return: () => {
-        this.#abandon()
-        return Promise.resolve({ done: true, value: undefined })
-      },
-    }
+    // Its own iterator, as a generator is: no iterator object or closures per stream (measured
+    // with the bench's idle streams, which each hold a channel).
+    return this
+  }
+
+  /** The iterator's `next()`: the reading stream takes the next item. @internal */
+  next(): Promise<IteratorResult<T>> {
+    return this.#take()
+  }
+
+  /** The iterator's `return()`: the reading stream went away. @internal */
+  return(): Promise<IteratorResult<T>> {
+    this.#abandon()
+    return Promise.resolve({ done: true, value: undefined })
   }
 }
 

@@ -169,14 +169,13 @@ export class Pump<Req> implements ShutdownTarget {
    * function threw; the stream is then left for the caller to end.
    */
   open(): Promise<Puller> {
-    this.#opening ??= openContent(this.#content, this.#ctx, () => this.#finish('timeout')).then(
-      (source) => {
-        this.#source = source
-        // The client may have gone while the function ran: stop the new source at once.
-        if (this.#state === State.Closed) this.#stopSource()
-        return source
-      },
-    )
+    if (this.#source) return Promise.resolve(this.#source)
+    this.#opening ??= openContent(this.#content, this.#ctx, this).then((source) => {
+      this.#source = source
+      // The client may have gone while the function ran: stop the new source at once.
+      if (this.#state === State.Closed) this.#stopSource()
+      return source
+    })
     return this.#opening
   }
 
@@ -191,6 +190,8 @@ export class Pump<Req> implements ShutdownTarget {
       this.#fail(error)
       return
     }
+    // The source is kept; the promise that made it need not be, for the stream's whole life.
+    this.#opening = undefined
     if (this.#isClosed()) return
     const { registry, retry, ping, dataSender } = this.#options
     if (!registry.add(this)) {
@@ -222,6 +223,14 @@ export class Pump<Req> implements ShutdownTarget {
     }
     this.#graceTimer = setTimeout(() => this.#finish('shutdown'), ownGrace)
     unref(this.#graceTimer)
+  }
+
+  /**
+   * Drops the client at once (reason `timeout`, connection closed): for a source that learns
+   * its client has fallen too far behind; see `dropClient` in `source.ts`.
+   */
+  dropClient(): void {
+    this.#finish('timeout')
   }
 
   /** Ends the stream with `reason`, reporting nothing (the caller handles any error). */

@@ -119,7 +119,7 @@ function fromSource(source: ContentSource): Puller {
 export async function openContent<Req>(
   content: Content<Req>,
   ctx: StreamContext<Req>,
-  drop: () => void,
+  stream: { dropClient(): void },
 ): Promise<Puller> {
   let source: unknown = content
   if (typeof content === 'function') {
@@ -130,6 +130,7 @@ export async function openContent<Req>(
   }
   const puller = fromSource(source as ContentSource)
   const hook = (source as Partial<ClientDropping>)[dropClient]
-  if (typeof hook === 'function') hook.call(source, drop)
+  // The closure is made only for a source that asks for it, not for every stream.
+  if (typeof hook === 'function') hook.call(source, () => stream.dropClient())
   return puller
 }

@@ -25,9 +25,24 @@ interface Flushable {
   flush?: () => void
 }
 
+// The sink a response streams for, reached from the response by the two listeners below. They
+// are shared functions (`this` is the response) rather than closures made per stream: measured
+// (bench, 10 000 idle streams) two closures per stream were ~0.1 KiB of heap each stream.
+const SINK = Symbol('oven-sse.sink')
+type Tagged = NodeResponse & { [SINK]?: NodeSink | undefined }
+
+function onResponseDrain(this: Tagged): void {
+  this[SINK]?.wake()
+}
+
+// 'close' comes after a normal end too; the pump ignores it once the stream has ended.
+function onResponseClose(this: Tagged): void {
+  this[SINK]?.gone()
+}
+
 /** The pump's {@link Sink} over a Node response. Two listeners for the stream's whole life. */
 class NodeSink implements Sink {
-  readonly #res: NodeResponse
+  readonly #res: Tagged
   // The pump itself rather than a `() => pump.disconnect()` closure: measured (bench, heap
   // snapshots of idle streams) the closure kept sendEventStream's whole scope alive per stream.
   readonly #pump: { disconnect(): void }
@@ -42,8 +57,9 @@ class NodeSink implements Sink {
     this.#pump = pump
     const flush = (res as Flushable).flush
     this.#flush = typeof flush === 'function' ? flush.bind(res) : undefined
-    res.on('drain', this.#onDrain)
-    res.on('close', this.#onClose)
+    this.#res[SINK] = this
+    res.on('drain', onResponseDrain)
+    res.on('close', onResponseClose)
   }
 
   write(chunk: string | Uint8Array): boolean {
@@ -69,20 +85,22 @@ class NodeSink implements Sink {
 
   /** Removes the listeners once the stream has ended and the response closed. */
   detach(): void {
-    this.#res.off('drain', this.#onDrain)
-    this.#res.off('close', this.#onClose)
+    this.#res.off('drain', onResponseDrain)
+    this.#res.off('close', onResponseClose)
+    this.#res[SINK] = undefined
   }
 
-  readonly #onDrain = (): void => {
+  /** The response drained: the pump may write again. */
+  wake(): void {
     const wake = this.#wake
     this.#wake = undefined
     wake?.()
   }
 
-  // 'close' comes after a normal end too; the pump ignores it once the stream has ended.
-  readonly #onClose = (): void => {
+  /** The response closed: the client is gone (or the stream ended). */
+  gone(): void {
     this.#gone = true
-    this.#onDrain()
+    this.wake()
     this.#pump.disconnect()
     this.detach()
   }
