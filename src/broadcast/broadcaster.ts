@@ -6,6 +6,7 @@
 
 import type { Serializer, ServerSentEvent } from '../encoder/encode.ts'
 import { describe, invalidOption, SseError } from '../errors.ts'
+import { scheduleAfterBurst } from '../stream/schedule.ts'
 import type { Broker, BrokerMessage, BrokerSink, HistoryRead } from './broker.ts'
 import { formatEventId } from './event-id.ts'
 import { MemoryBroker } from './memory-broker.ts'
@@ -117,13 +118,6 @@ const MAX_PENDING = 10_000
 const MAX_DECODED = 4096
 const MAX_DECODED_CHARS = 4 * 1024 * 1024
 const MAX_TOPIC_LENGTH = 512
-
-// Subscribers waiting for events are woken once per macrotask: events published in one burst
-// reach each stream together. The same scheduling as the pump's write batching.
-const schedule: (callback: () => void) => unknown =
-  typeof globalThis.setImmediate === 'function'
-    ? globalThis.setImmediate
-    : (callback) => setTimeout(callback, 0)
 
 /** Roughly how much text an event holds, for the decoded-event cache's bound. */
 const weight = (event: ServerSentEvent) =>
@@ -393,7 +387,8 @@ export class Broadcaster {
     decode: (message) => this.#decode(message),
     scheduleWake: (subscription) => {
       this.#toWake.push(subscription)
-      if (this.#toWake.length === 1) schedule(this.#wakeAll)
+      // Woken once per burst: events published together reach each stream together.
+      if (this.#toWake.length === 1) scheduleAfterBurst(this.#wakeAll, undefined)
     },
   }
 
