@@ -105,6 +105,14 @@ test('demo server with REDIS_URL: two processes share the chat, the job and resu
     // Posted to B, received by a tab on A.
     const post = (url: string, text: string) =>
       fetch(`${url}/chat`, { method: 'POST', body: JSON.stringify({ user: 'ada', text }) })
+    // A tab without Last-Event-ID gets chat from the moment its subscription listens on Redis,
+    // which a loaded machine may finish after the first 'stats' event: post warm-ups on B until
+    // one reaches A, so the next message cannot fall before the subscription went live.
+    for (let tries = 0; !chats(tab.events).some((t) => t.startsWith('warm-up')); tries++) {
+      if (tries >= 40) throw new Error('no warm-up message from B reached the tab on A')
+      expect((await post(b!.url, `warm-up ${tries}`)).status).toBe(202)
+      await new Promise((resolve) => setTimeout(resolve, 250))
+    }
     expect((await post(b!.url, 'via B')).status).toBe(202)
     await tab.until((e) => chats(e).includes('via B'), 'the message published on B')
     expect((await fetch(`${b!.url}/job`, { method: 'POST' })).status).toBe(202)
