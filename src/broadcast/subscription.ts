@@ -14,7 +14,7 @@
 
 import { ServerSentEvent } from '../encoder/encode.ts'
 import { SseError } from '../errors.ts'
-import { dropClient } from '../stream/source.ts'
+import { dropClient, type Puller, pullInto, type Receiver } from '../stream/source.ts'
 import type { BrokerMessage, HistoryRead } from './broker.ts'
 import { Deque } from './deque.ts'
 import { formatEventId, parseEventId } from './event-id.ts'
@@ -101,9 +101,23 @@ type State = (typeof State)[keyof typeof State]
 
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined }
 
-interface Reader {
-  resolve(result: IteratorResult<ServerSentEvent>): void
-  reject(error: unknown): void
+/** A reader of `next()` (iterating the subscription by hand): settles its promise. */
+class PromisedRead implements Receiver {
+  readonly #resolve: (result: IteratorResult<ServerSentEvent>) => void
+  readonly #reject: (error: unknown) => void
+  constructor(
+    resolve: (result: IteratorResult<ServerSentEvent>) => void,
+    reject: (error: unknown) => void,
+  ) {
+    this.#resolve = resolve
+    this.#reject = reject
+  }
+  receive(result: IteratorResult<unknown>): void {
+    this.#resolve(result as IteratorResult<ServerSentEvent>)
+  }
+  receiveError(error: unknown): void {
+    this.#reject(error)
+  }
 }
 
 /**
@@ -116,7 +130,9 @@ interface Reader {
  * reading (`return()`), when `options.signal` aborts, on `close()`, when its broadcaster
  * closes, or on overflow with the `'disconnect'` policy.
  */
-export class Subscription implements AsyncIterable<ServerSentEvent> {
+export class Subscription
+  implements AsyncIterable<ServerSentEvent>, AsyncIterator<ServerSentEvent>, Puller
+{
   /** The topics it covers. */
   readonly topics: readonly string[]
   /**
@@ -140,7 +156,8 @@ export class Subscription implements AsyncIterable<ServerSentEvent> {
   /** Missed events from the history, served before the queue. */
   readonly #backlog = new Deque<BrokerMessage>()
   readonly #queue = new Deque<ServerSentEvent>()
-  #reader: Reader | undefined
+  /** The stream waiting for the next event (see `pullInto`). */
+  #reader: Receiver | undefined
   #wakeScheduled = false
   #error: { value: unknown } | undefined
   #iterating = false
@@ -385,29 +402,48 @@ export class Subscription implements AsyncIterable<ServerSentEvent> {
     }
     if (event) {
       this.#reader = undefined
-      reader.resolve({ done: false, value: event })
+      // The stream takes the rest of the burst synchronously, through `pullInto`.
+      reader.receive({ done: false, value: event })
     }
   }
 
-  // The pump accepts an answer that is not a promise, so a queued event costs no promise: with
-  // thousands of subscribers that is most of the per-delivery work. `for await` accepts it too.
-  #next(): IteratorResult<ServerSentEvent> | Promise<IteratorResult<ServerSentEvent>> {
+  /**
+   * The stream's read: the next event now, or `undefined` and the event handed to `receiver`
+   * once one arrives (see `pullInto`). A queued event costs no promise, and a waiting stream
+   * costs one field: with thousands of subscribers that is most of the per-delivery work.
+   * @internal
+   */
+  [pullInto](receiver: Receiver): IteratorResult<ServerSentEvent> | undefined {
     if (this.#error) {
       const { value } = this.#error
       this.#error = undefined
-      return Promise.reject(value)
+      throw value
     }
     const event = this.#take()
     if (event) return { done: false, value: event }
     if (this.#state === State.Closed) return DONE
     if (this.#reader) {
-      return Promise.reject(
-        new SseError('ERR_SSE_INVALID_CONTENT', 'Subscription: next() called while a read waits.'),
+      throw new SseError(
+        'ERR_SSE_INVALID_CONTENT',
+        'Subscription: next() called while a read waits.',
       )
     }
+    this.#reader = receiver
+    return undefined
+  }
+
+  /** The iterator's `next()`, for reading the subscription by hand. @internal */
+  next(): Promise<IteratorResult<ServerSentEvent>> {
     return new Promise((resolve, reject) => {
-      this.#reader = { resolve, reject }
+      const result = this[pullInto](new PromisedRead(resolve, reject))
+      if (result) resolve(result)
     })
+  }
+
+  /** The iterator's `return()`: the reading stream went away. @internal */
+  return(): Promise<IteratorResult<ServerSentEvent>> {
+    this.#close()
+    return Promise.resolve(DONE)
   }
 
   /** Receives the stream's hook to drop a client that overflowed. @internal */
@@ -424,13 +460,8 @@ export class Subscription implements AsyncIterable<ServerSentEvent> {
       )
     }
     this.#iterating = true
-    return {
-      next: () => this.#next() as Promise<IteratorResult<ServerSentEvent>>,
-      return: () => {
-        this.#close()
-        return Promise.resolve(DONE)
-      },
-    }
+    // Its own iterator: no iterator object or closures per subscriber.
+    return this
   }
 
   // ---- ending -----------------------------------------------------------------------------
@@ -443,7 +474,7 @@ export class Subscription implements AsyncIterable<ServerSentEvent> {
     if (this.#state === State.Closed) return
     const reader = this.#reader
     this.#reader = undefined
-    if (reader) reader.reject(error)
+    if (reader) reader.receiveError(error)
     else this.#error = { value: error }
     this.#close()
   }
@@ -463,7 +494,7 @@ export class Subscription implements AsyncIterable<ServerSentEvent> {
     this.#serveReader()
     const reader = this.#reader
     this.#reader = undefined
-    reader?.resolve(DONE)
+    reader?.receive(DONE)
   }
 
   #free(): void {

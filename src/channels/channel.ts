@@ -6,6 +6,7 @@
  */
 
 import { invalidOption, SseError } from '../errors.ts'
+import { type Puller, pullInto, type Receiver } from '../stream/source.ts'
 
 /**
  * A bounded queue between one producer and one reader (usually an event stream).
@@ -37,131 +38,169 @@ interface Waiter<T> {
   reject: (error: SseError) => void
 }
 
-class BoundedChannel<T> implements Channel<T>, AsyncIterator<T> {
+const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined }
+
+/** A reader of `next()` (iterating the channel by hand): the receiver settles its promise. */
+class PromisedRead<T> implements Receiver {
+  readonly #resolve: (result: IteratorResult<T>) => void
+  constructor(resolve: (result: IteratorResult<T>) => void) {
+    this.#resolve = resolve
+  }
+  receive(result: IteratorResult<unknown>): void {
+    this.#resolve(result as IteratorResult<T>)
+  }
+  receiveError(): void {
+    // A channel never fails its reader.
+  }
+}
+
+// The queue and the waiting senders are made on first use, and the flags share one field: an
+// idle channel (one per connected client, nothing sent yet) is one small object.
+const Flag = { Closed: 1, ReaderGone: 2, Iterating: 4 } as const
+
+class BoundedChannel<T> implements Channel<T>, AsyncIterator<T>, Puller {
   readonly capacity: number
-  #items: T[] = []
+  #items: T[] | undefined
   #head = 0
-  #senders: Waiter<T>[] = []
-  #reader: ((result: IteratorResult<T>) => void) | undefined
-  #closed = false
-  #readerGone = false
-  #iterating = false
+  #senders: Waiter<T>[] | undefined
+  /** The stream parked on an empty channel, to be handed the next item. */
+  #reader: Receiver | undefined
+  #flags = 0
 
   constructor(capacity: number) {
     this.capacity = capacity
   }
 
   get closed(): boolean {
-    return this.#closed
+    return (this.#flags & Flag.Closed) !== 0
   }
 
   get size(): number {
-    return this.#items.length - this.#head
+    return this.#items ? this.#items.length - this.#head : 0
   }
 
   send(item: T): Promise<void> {
-    if (this.#closed) return Promise.reject(this.#closedError())
+    if (this.closed) return Promise.reject(this.#closedError())
     const reader = this.#reader
     if (reader) {
       // A reader is parked on an empty channel: hand the item over directly.
       this.#reader = undefined
-      reader({ done: false, value: item })
+      reader.receive({ done: false, value: item })
       return Promise.resolve()
     }
     if (this.size < this.capacity) {
-      this.#items.push(item)
+      ;(this.#items ??= []).push(item)
       return Promise.resolve()
     }
     return new Promise((resolve, reject) => {
-      this.#senders.push({ item, resolve, reject })
+      ;(this.#senders ??= []).push({ item, resolve, reject })
     })
   }
 
   close(): void {
-    if (this.#closed) return
-    this.#closed = true
+    if (this.closed) return
+    this.#flags |= Flag.Closed
     const reader = this.#reader
     this.#reader = undefined
-    // Senders still waiting never get in: their items would arrive after the end.
-    if (this.size === 0 && this.#senders.length === 0) reader?.({ done: true, value: undefined })
-    else if (reader) this.#take().then(reader)
+    // Senders still waiting never get in: their items would arrive after the end. A parked
+    // reader has an empty queue; a rendezvous sender may still hand it its item.
+    if (reader) reader.receive(this.#take() ?? DONE)
   }
 
   #closedError(): SseError {
     return new SseError(
       'ERR_SSE_CHANNEL_CLOSED',
-      this.#readerGone
+      this.#flags & Flag.ReaderGone
         ? 'Channel closed: its reader went away (the client disconnected); stop sending.'
         : 'Channel closed: send() was called after close().',
     )
   }
 
-  /** Takes the next item, waiting while the channel is empty and open. */
-  #take(): Promise<IteratorResult<T>> {
-    if (this.size > 0) {
-      const value = this.#items[this.#head] as T
-      this.#items[this.#head] = undefined as T
+  /** Takes the next item now, or answers `undefined` when the channel is empty and open. */
+  #take(): IteratorResult<T> | undefined {
+    const items = this.#items
+    if (items && this.#head < items.length) {
+      const value = items[this.#head] as T
+      items[this.#head] = undefined as T
       this.#head++
-      if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
-        this.#items = this.#items.slice(this.#head)
+      if (this.#head === items.length) {
+        items.length = 0
+        this.#head = 0
+      } else if (this.#head > 1024 && this.#head * 2 > items.length) {
+        this.#items = items.slice(this.#head)
         this.#head = 0
       }
       // Room was made: let the longest-waiting sender in.
-      const sender = this.#senders.shift()
+      const sender = this.#senders?.shift()
       if (sender) {
-        this.#items.push(sender.item)
+        ;(this.#items ??= []).push(sender.item)
         sender.resolve()
       }
-      return Promise.resolve({ done: false, value })
+      return { done: false, value }
     }
-    const sender = this.#senders.shift()
+    const sender = this.#senders?.shift()
     if (sender) {
       // Capacity 0 (a rendezvous): take straight from the waiting sender.
       sender.resolve()
-      return Promise.resolve({ done: false, value: sender.item })
+      return { done: false, value: sender.item }
     }
-    if (this.#closed) return Promise.resolve({ done: true, value: undefined })
-    return new Promise((resolve) => {
-      this.#reader = resolve
-    })
+    if (this.closed) return DONE
+    return undefined
   }
 
   /** The reader went away: close, and turn away every waiting and later sender. */
   #abandon(): void {
-    this.#readerGone = true
-    this.#closed = true
-    this.#items = []
+    this.#flags |= Flag.ReaderGone | Flag.Closed
+    this.#items = undefined
     this.#head = 0
-    const error = this.#closedError()
-    for (const sender of this.#senders.splice(0)) sender.reject(error)
+    const senders = this.#senders
+    this.#senders = undefined
+    if (senders) {
+      const error = this.#closedError()
+      for (const sender of senders) sender.reject(error)
+    }
     const reader = this.#reader
     this.#reader = undefined
-    reader?.({ done: true, value: undefined })
+    reader?.receive(DONE)
   }
 
   [Symbol.asyncIterator](): AsyncIterator<T> {
-    if (this.#iterating) {
+    if (this.#flags & Flag.Iterating) {
       throw new SseError(
         'ERR_SSE_INVALID_CONTENT',
         'Channel already has a reader: a channel feeds one stream. Use a Broadcaster to send ' +
           'the same events to many clients.',
       )
     }
-    this.#iterating = true
+    this.#flags |= Flag.Iterating
     // Its own iterator, as a generator is: no iterator object or closures per stream (measured
     // with the bench's idle streams, which each hold a channel).
     return this
   }
 
-  /** The iterator's `next()`: the reading stream takes the next item. @internal */
+  /**
+   * The stream's read: the next item now, or `undefined` and the item handed to `receiver`
+   * later (see `pullInto`). A waiting stream costs the channel one field. @internal
+   */
+  [pullInto](receiver: Receiver): IteratorResult<T> | undefined {
+    const result = this.#take()
+    if (result === undefined) this.#reader = receiver
+    return result
+  }
+
+  /** The iterator's `next()`, for reading the channel by hand. @internal */
   next(): Promise<IteratorResult<T>> {
-    return this.#take()
+    const result = this.#take()
+    if (result) return Promise.resolve(result)
+    return new Promise((resolve) => {
+      this.#reader = new PromisedRead(resolve)
+    })
   }
 
   /** The iterator's `return()`: the reading stream went away. @internal */
   return(): Promise<IteratorResult<T>> {
     this.#abandon()
-    return Promise.resolve({ done: true, value: undefined })
+    return Promise.resolve(DONE)
   }
 }
 

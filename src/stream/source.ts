@@ -9,13 +9,32 @@ import { describe, SseError } from '../errors.ts'
 import type { Content, ContentSource, StreamContext } from './types.ts'
 
 /**
- * A source the pump pulls from. `next()` may answer synchronously (sync iterables) so that the
- * pump need not pay for a promise per item when none is needed.
+ * Where a source delivers a result it could not give at once: the pump. Called at most once per
+ * pull that answered `undefined`.
  */
+export interface Receiver {
+  /** The result of the pull that was pending. */
+  receive(result: IteratorResult<unknown>): void
+  /** The pull that was pending failed (a rejected `next()`, an errored stream). */
+  receiveError(error: unknown): void
+}
+
+/**
+ * A source may define a method under this key to be read through callbacks instead of
+ * promises: `source[pullInto](receiver)` answers the next result at once, or `undefined` and
+ * later calls `receiver.receive(result)` exactly once. A stream waiting on such a source holds
+ * no promise, no async frame and no closure, only the receiver in the source's own field:
+ * channels and broadcast subscriptions implement it, so an idle stream costs a few fields.
+ * A registered symbol, so two installed copies of Oven understand each other.
+ */
+export const pullInto: unique symbol = Symbol.for('oven-sse.pullInto') as never
+
+/** A source the pump pulls from. Channels and subscriptions are pullers themselves. */
 export interface Puller {
-  next(): IteratorResult<unknown> | Promise<IteratorResult<unknown>>
+  /** The next result now, or `undefined` when it will be handed to `receiver` later. */
+  [pullInto](receiver: Receiver): IteratorResult<unknown> | undefined
   /** Stops the source early: runs a generator's `finally`, cancels a stream. */
-  stop(): unknown
+  return?(): unknown
 }
 
 /** Whether `value` has a callable `then`: a promise or any thenable. */
@@ -71,32 +90,54 @@ export interface ClientDropping {
 // Pullers are small classes rather than objects of two arrow functions: measured (bench, heap
 // snapshots of idle streams) the closures and their scope cost ~150 bytes per stream.
 
+/** Hands a promised result to the receiver; the closures live only while the pull is pending. */
+function settleLater(promise: PromiseLike<IteratorResult<unknown>>, receiver: Receiver): undefined {
+  promise.then(
+    (result) => receiver.receive(result),
+    (error: unknown) => receiver.receiveError(error),
+  )
+  return undefined
+}
+
 /** Reads a ReadableStream through its reader: `cancel()` stops it even mid-read. */
 class ReaderPuller implements Puller {
   readonly #reader: ReadableStreamDefaultReader<unknown>
   constructor(reader: ReadableStreamDefaultReader<unknown>) {
     this.#reader = reader
   }
-  next(): Promise<IteratorResult<unknown>> {
-    return this.#reader.read() as Promise<IteratorResult<unknown>>
+  [pullInto](receiver: Receiver): undefined {
+    return settleLater(this.#reader.read() as Promise<IteratorResult<unknown>>, receiver)
   }
-  stop(): unknown {
+  return(): unknown {
     return this.#reader.cancel()
   }
 }
 
-/** Pulls a sync or async iterator; `stop()` calls its `return()` (a generator's `finally`). */
+/**
+ * Pulls a sync or async iterator; `return()` calls the iterator's own (a generator's
+ * `finally`). A sync iterator's results are answered at once: no promise per item.
+ */
 class IteratorPuller implements Puller {
   readonly #iterator: Iterator<unknown> | AsyncIterator<unknown>
   constructor(iterator: Iterator<unknown> | AsyncIterator<unknown>) {
     this.#iterator = iterator
   }
-  next(): IteratorResult<unknown> | Promise<IteratorResult<unknown>> {
-    return this.#iterator.next()
+  [pullInto](receiver: Receiver): IteratorResult<unknown> | undefined {
+    const result = this.#iterator.next()
+    return isThenable(result) ? settleLater(result, receiver) : result
   }
-  stop(): unknown {
+  return(): unknown {
     return this.#iterator.return?.()
   }
+}
+
+/** Whether `value` reads through {@link pullInto} itself. */
+function isPuller(value: unknown): value is Puller {
+  return typeof (value as Partial<Puller> | undefined)?.[pullInto] === 'function'
+}
+
+function fromIterator(iterator: Iterator<unknown> | AsyncIterator<unknown>): Puller {
+  return isPuller(iterator) ? iterator : new IteratorPuller(iterator)
 }
 
 function fromSource(source: ContentSource): Puller {
@@ -104,26 +145,26 @@ function fromSource(source: ContentSource): Puller {
     return new ReaderPuller((source as ReadableStream<unknown>).getReader())
   }
   if (Symbol.asyncIterator in source) {
-    return new IteratorPuller((source as AsyncIterable<unknown>)[Symbol.asyncIterator]())
+    return fromIterator((source as AsyncIterable<unknown>)[Symbol.asyncIterator]())
   }
   if (Symbol.iterator in source && typeof source !== 'string') {
-    return new IteratorPuller((source as Iterable<unknown>)[Symbol.iterator]())
+    return fromIterator((source as Iterable<unknown>)[Symbol.iterator]())
   }
   throw invalidContent(source)
 }
 
 /**
- * Resolves `content` into a {@link Puller}: calls a content function (awaiting it when it
- * returns a promise) and checks what comes back.
+ * Resolves `content` into a {@link Puller}: calls a content function with `ctx` (awaiting it
+ * when it returns a promise) and checks what comes back. `ctx` is needed only for a function.
  */
 export async function openContent<Req>(
   content: Content<Req>,
-  ctx: StreamContext<Req>,
+  ctx: StreamContext<Req> | undefined,
   stream: { dropClient(): void },
 ): Promise<Puller> {
   let source: unknown = content
   if (typeof content === 'function') {
-    source = content(ctx)
+    source = content(ctx!)
     if (isThenable(source)) source = await source
     checkContent(source)
     if (typeof source === 'function') throw invalidContent(source)

@@ -32,7 +32,8 @@ const SINK = Symbol('oven-sse.sink')
 type Tagged = NodeResponse & { [SINK]?: NodeSink | undefined }
 
 function onResponseDrain(this: Tagged): void {
-  this[SINK]?.wake()
+  this.off('drain', onResponseDrain)
+  this[SINK]?.drained()
 }
 
 // 'close' comes after a normal end too; the pump ignores it once the stream has ended.
@@ -40,39 +41,38 @@ function onResponseClose(this: Tagged): void {
   this[SINK]?.gone()
 }
 
-/** The pump's {@link Sink} over a Node response. Two listeners for the stream's whole life. */
+/**
+ * The pump's {@link Sink} over a Node response: a 'close' listener for the stream's whole life,
+ * a 'drain' listener while a write waits.
+ */
 class NodeSink implements Sink {
   readonly #res: Tagged
-  // The pump itself rather than a `() => pump.disconnect()` closure: measured (bench, heap
-  // snapshots of idle streams) the closure kept sendEventStream's whole scope alive per stream.
-  readonly #pump: { disconnect(): void }
+  // The pump itself rather than closures over it: measured (bench, heap snapshots of idle
+  // streams) a closure kept sendEventStream's whole scope alive per stream.
+  readonly #pump: { disconnect(): void; drained(): void }
   // Compression middleware holds output until flushed; flushing after each write keeps every
   // event moving without delay even when a caller replaced `Cache-Control: no-transform`.
   readonly #flush: (() => void) | undefined
-  #wake: (() => void) | undefined
-  #gone = false
+  /** Listening for 'drain': only while a write waits, so an idle response has one listener. */
+  #draining = false
 
-  constructor(res: NodeResponse, pump: { disconnect(): void }) {
+  constructor(res: NodeResponse, pump: { disconnect(): void; drained(): void }) {
     this.#res = res
     this.#pump = pump
     const flush = (res as Flushable).flush
     this.#flush = typeof flush === 'function' ? flush.bind(res) : undefined
     this.#res[SINK] = this
-    res.on('drain', onResponseDrain)
     res.on('close', onResponseClose)
   }
 
   write(chunk: string | Uint8Array): boolean {
     const ok = (this.#res as ServerResponse).write(chunk)
     this.#flush?.()
+    if (!ok && !this.#draining) {
+      this.#draining = true
+      this.#res.on('drain', onResponseDrain)
+    }
     return ok
-  }
-
-  drain(): Promise<void> {
-    if (this.#gone) return Promise.resolve()
-    return new Promise((resolve) => {
-      this.#wake = resolve
-    })
   }
 
   end(): void {
@@ -91,16 +91,13 @@ class NodeSink implements Sink {
   }
 
   /** The response drained: the pump may write again. */
-  wake(): void {
-    const wake = this.#wake
-    this.#wake = undefined
-    wake?.()
+  drained(): void {
+    this.#draining = false
+    this.#pump.drained()
   }
 
   /** The response closed: the client is gone (or the stream ended). */
   gone(): void {
-    this.#gone = true
-    this.wake()
     this.#pump.disconnect()
     this.detach()
   }
@@ -160,12 +157,20 @@ export function sendEventStream<Req extends NodeRequest>(
     if (!release) return reject(pump, req, res, resolved, limiter.retryAfterHeader)
     // Every path ends the pump (even a client gone while the content function ran): the slot
     // is given back exactly once, whatever the reason.
-    void pump.closed.then(release)
+    pump.closed.then(release, release)
   }
   const sink = new NodeSink(res, pump)
   // The client may be gone already (its 'close' came before this call): never wait for it.
   if (res.destroyed || (res as Http2ServerResponse).stream?.destroyed) pump.disconnect()
-  return run(pump, sink, req, res, resolved)
+  // The promise returned is the pump's own `closed`: no wrapper is kept for the stream's life.
+  pump.open().then(
+    () => sendHead(pump, sink, req, res, resolved),
+    (error: unknown) => {
+      sink.detach()
+      pump.failOpen(error)
+    },
+  )
+  return pump.closed
 }
 
 /** Past a connection limit: 503 with `Retry-After`; the source is never started. */
@@ -183,28 +188,27 @@ function reject<Req extends NodeRequest>(
   return pump.closed
 }
 
-async function run<Req extends NodeRequest>(
+/** The content is ready: sends the head and starts the pump (unless the client went away). */
+function sendHead<Req extends NodeRequest>(
   pump: Pump<Req>,
   sink: NodeSink,
   req: Req,
   res: NodeResponse,
   options: { status: number; headers: StreamOptions['headers'] },
-): Promise<CloseReason> {
+): void {
+  if (pump.ended) return
   try {
-    await pump.open()
-  } catch (error) {
-    sink.detach()
-    pump.close('error')
-    throw error
-  }
-  if (!pump.ended) {
     const http1 = req.httpVersionMajor < 2
     const head = toNodeHeaders(buildHeaders(options.headers, http1))
     ;(res as ServerResponse).writeHead(options.status, head)
     ;(res as ServerResponse).flushHeaders()
-    void pump.start(sink)
+  } catch (error) {
+    // Something else sent the head while the content function ran: nothing was streamed.
+    sink.detach()
+    pump.failOpen(error)
+    return
   }
-  return pump.closed
+  pump.start(sink)
 }
 
 function header(req: NodeRequest, name: string): string | undefined {

@@ -36,7 +36,6 @@ class WebSink implements Sink, UnderlyingDefaultSource<Uint8Array> {
   #controller!: ReadableStreamDefaultController<Uint8Array>
   #started = false
   #open = true
-  #wake: (() => void) | undefined
 
   constructor(pump: Pump<Request | undefined>, request: Request | undefined) {
     this.#pump = pump
@@ -59,12 +58,10 @@ class WebSink implements Sink, UnderlyingDefaultSource<Uint8Array> {
         signal.addEventListener('abort', this.#gone)
         void this.#pump.closed.then(() => signal.removeEventListener('abort', this.#gone))
       }
-      void this.#pump.start(this)
+      this.#pump.start(this)
       return
     }
-    const wake = this.#wake
-    this.#wake = undefined
-    wake?.()
+    this.#pump.drained()
   }
 
   cancel(): void {
@@ -75,13 +72,6 @@ class WebSink implements Sink, UnderlyingDefaultSource<Uint8Array> {
     if (!this.#open) return false
     this.#controller.enqueue(typeof chunk === 'string' ? encoder.encode(chunk) : chunk)
     return (this.#controller.desiredSize ?? 0) > 0
-  }
-
-  drain(): Promise<void> {
-    if (!this.#open) return Promise.resolve()
-    return new Promise((resolve) => {
-      this.#wake = resolve
-    })
   }
 
   end(): void {
@@ -98,9 +88,6 @@ class WebSink implements Sink, UnderlyingDefaultSource<Uint8Array> {
 
   readonly #gone = (): void => {
     this.#open = false
-    const wake = this.#wake
-    this.#wake = undefined
-    wake?.()
     this.#pump.disconnect()
   }
 }
@@ -171,7 +158,7 @@ export class EventSourceResponse extends Response {
       this.closed = pump.closed
       return
     }
-    if (release) void pump.closed.then(release)
+    if (release) pump.closed.then(release, release)
     const body = new ReadableStream<Uint8Array>(new WebSink(pump, request), {
       highWaterMark: 0,
     })

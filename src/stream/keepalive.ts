@@ -1,0 +1,157 @@
+/**
+ * One timer for every stream's keep-alive: a min-heap of deadlines.
+ *
+ * A timer per stream costs a `Timeout` object and a slot in the runtime's timer lists (~170
+ * bytes, measured with heap snapshots of 10 000 idle streams), for an event that, on a busy
+ * stream, never fires. Here a stream costs one slot in two arrays and its index; deadlines are
+ * kept unboxed in a float array. Removing a stream takes it out of the heap at once, so an
+ * ended stream is never retained until its deadline.
+ *
+ * @internal
+ * @module
+ */
+
+/** A stream with a keep-alive deadline. */
+export interface KeepAlive {
+  /** Where it sits in the heap; `-1` when not scheduled. Maintained by the scheduler. */
+  keepAliveSlot: number
+  /** Its deadline has come (`now` is the scheduler's clock). It may schedule itself again. */
+  keepAliveDue(now: number): void
+}
+
+/** Milliseconds on a monotonic clock, whole (a small integer, stored without a box). */
+export const clock = (): number => Math.floor(performance.now())
+
+/** Keeps a timer from holding the process open, where the runtime supports it. */
+export function unref(timer: unknown): void {
+  ;(timer as { unref?: () => void }).unref?.()
+}
+
+class KeepAliveScheduler {
+  readonly #entries: KeepAlive[] = []
+  readonly #deadlines: number[] = []
+  #timer: ReturnType<typeof setTimeout> | undefined
+  /** The deadline the timer is armed for; `Infinity` when it is not armed. */
+  #armedFor = Number.POSITIVE_INFINITY
+  #firing = false
+
+  /** How many streams are scheduled. */
+  get size(): number {
+    return this.#entries.length
+  }
+
+  /** Schedules `entry` (not scheduled yet) for `deadline` on {@link clock}. */
+  add(entry: KeepAlive, deadline: number): void {
+    const slot = this.#entries.length
+    this.#entries.push(entry)
+    this.#deadlines.push(deadline)
+    entry.keepAliveSlot = slot
+    this.#up(slot)
+    this.#arm()
+  }
+
+  /** Unschedules `entry`; nothing happens if it is not scheduled. */
+  remove(entry: KeepAlive): void {
+    const slot = entry.keepAliveSlot
+    if (slot < 0) return
+    entry.keepAliveSlot = -1
+    const entries = this.#entries
+    const deadlines = this.#deadlines
+    const last = entries.length - 1
+    const lastEntry = entries.pop()!
+    const lastDeadline = deadlines.pop()!
+    if (slot !== last) {
+      entries[slot] = lastEntry
+      deadlines[slot] = lastDeadline
+      lastEntry.keepAliveSlot = slot
+      this.#down(this.#up(slot))
+    }
+    // The timer stays armed for an earlier deadline, if any: firing early only re-arms.
+    if (entries.length === 0) this.#disarm()
+  }
+
+  #fire(): void {
+    this.#timer = undefined
+    this.#armedFor = Number.POSITIVE_INFINITY
+    const now = clock()
+    // Entries scheduled during this pass (re-armed streams) are at least 1 ms later: bounded.
+    const entries = this.#entries
+    const deadlines = this.#deadlines
+    this.#firing = true
+    try {
+      while (entries.length > 0 && deadlines[0]! <= now) {
+        const entry = entries[0]!
+        this.remove(entry)
+        entry.keepAliveDue(now)
+      }
+    } finally {
+      this.#firing = false
+      this.#arm()
+    }
+  }
+
+  #arm(): void {
+    if (this.#firing || this.#entries.length === 0) return
+    const next = this.#deadlines[0]!
+    if (next >= this.#armedFor) return
+    this.#disarm()
+    this.#armedFor = next
+    this.#timer = setTimeout(KeepAliveScheduler.#onTimer, Math.max(0, next - clock()), this)
+    unref(this.#timer)
+  }
+
+  #disarm(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer)
+    this.#timer = undefined
+    this.#armedFor = Number.POSITIVE_INFINITY
+  }
+
+  static #onTimer(scheduler: KeepAliveScheduler): void {
+    scheduler.#fire()
+  }
+
+  /** Moves the entry at `slot` towards the root while it is earlier; returns where it stops. */
+  #up(slot: number): number {
+    const entries = this.#entries
+    const deadlines = this.#deadlines
+    const entry = entries[slot]!
+    const deadline = deadlines[slot]!
+    while (slot > 0) {
+      const parent = (slot - 1) >> 1
+      if (deadlines[parent]! <= deadline) break
+      entries[slot] = entries[parent]!
+      deadlines[slot] = deadlines[parent]!
+      entries[slot]!.keepAliveSlot = slot
+      slot = parent
+    }
+    entries[slot] = entry
+    deadlines[slot] = deadline
+    entry.keepAliveSlot = slot
+    return slot
+  }
+
+  /** Moves the entry at `slot` towards the leaves while it is later. */
+  #down(slot: number): void {
+    const entries = this.#entries
+    const deadlines = this.#deadlines
+    const size = entries.length
+    const entry = entries[slot]!
+    const deadline = deadlines[slot]!
+    for (;;) {
+      let child = 2 * slot + 1
+      if (child >= size) break
+      if (child + 1 < size && deadlines[child + 1]! < deadlines[child]!) child++
+      if (deadlines[child]! >= deadline) break
+      entries[slot] = entries[child]!
+      deadlines[slot] = deadlines[child]!
+      entries[slot]!.keepAliveSlot = slot
+      slot = child
+    }
+    entries[slot] = entry
+    deadlines[slot] = deadline
+    entry.keepAliveSlot = slot
+  }
+}
+
+/** The process's keep-alive scheduler, shared by every stream. */
+export const keepAlive: KeepAliveScheduler = new KeepAliveScheduler()
