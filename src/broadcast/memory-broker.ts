@@ -5,8 +5,8 @@
  */
 
 import { SseError } from '../errors.ts'
+import { Deque } from '../util/deque.ts'
 import type { Broker, BrokerMessage, BrokerSink, HistoryRead } from './broker.ts'
-import { Deque } from './deque.ts'
 import { newEpoch, type Position } from './event-id.ts'
 
 interface TopicHistory {

@@ -15,8 +15,8 @@
 import { ServerSentEvent } from '../encoder/encode.ts'
 import { SseError } from '../errors.ts'
 import { dropClient, type Puller, pullInto, type Receiver } from '../stream/source.ts'
+import { Deque } from '../util/deque.ts'
 import type { BrokerMessage, HistoryRead } from './broker.ts'
-import { Deque } from './deque.ts'
 import { formatEventId, parseEventId } from './event-id.ts'
 
 /**

@@ -7,6 +7,7 @@
 
 import { invalidOption, SseError } from '../errors.ts'
 import { type Puller, pullInto, type Receiver } from '../stream/source.ts'
+import { Deque } from '../util/deque.ts'
 
 /**
  * A bounded queue between one producer and one reader (usually an event stream).
@@ -60,9 +61,8 @@ const Flag = { Closed: 1, ReaderGone: 2, Iterating: 4 } as const
 
 class BoundedChannel<T> implements Channel<T>, AsyncIterator<T>, Puller {
   readonly capacity: number
-  #items: T[] | undefined
-  #head = 0
-  #senders: Waiter<T>[] | undefined
+  #items: Deque<T> | undefined
+  #senders: Deque<Waiter<T>> | undefined
   /** The stream parked on an empty channel, to be handed the next item. */
   #reader: Receiver | undefined
   #flags = 0
@@ -76,7 +76,7 @@ class BoundedChannel<T> implements Channel<T>, AsyncIterator<T>, Puller {
   }
 
   get size(): number {
-    return this.#items ? this.#items.length - this.#head : 0
+    return this.#items ? this.#items.size : 0
   }
 
   send(item: T): Promise<void> {
@@ -89,11 +89,11 @@ class BoundedChannel<T> implements Channel<T>, AsyncIterator<T>, Puller {
       return Promise.resolve()
     }
     if (this.size < this.capacity) {
-      ;(this.#items ??= []).push(item)
+      ;(this.#items ??= new Deque()).push(item)
       return Promise.resolve()
     }
     return new Promise((resolve, reject) => {
-      ;(this.#senders ??= []).push({ item, resolve, reject })
+      ;(this.#senders ??= new Deque()).push({ item, resolve, reject })
     })
   }
 
@@ -119,21 +119,12 @@ class BoundedChannel<T> implements Channel<T>, AsyncIterator<T>, Puller {
   /** Takes the next item now, or answers `undefined` when the channel is empty and open. */
   #take(): IteratorResult<T> | undefined {
     const items = this.#items
-    if (items && this.#head < items.length) {
-      const value = items[this.#head] as T
-      items[this.#head] = undefined as T
-      this.#head++
-      if (this.#head === items.length) {
-        items.length = 0
-        this.#head = 0
-      } else if (this.#head > 1024 && this.#head * 2 > items.length) {
-        this.#items = items.slice(this.#head)
-        this.#head = 0
-      }
+    if (items && items.size > 0) {
+      const value = items.shift() as T
       // Room was made: let the longest-waiting sender in.
       const sender = this.#senders?.shift()
       if (sender) {
-        ;(this.#items ??= []).push(sender.item)
+        items.push(sender.item)
         sender.resolve()
       }
       return { done: false, value }
@@ -152,12 +143,11 @@ class BoundedChannel<T> implements Channel<T>, AsyncIterator<T>, Puller {
   #abandon(): void {
     this.#flags |= Flag.ReaderGone | Flag.Closed
     this.#items = undefined
-    this.#head = 0
     const senders = this.#senders
     this.#senders = undefined
-    if (senders) {
+    if (senders && senders.size > 0) {
       const error = this.#closedError()
-      for (const sender of senders) sender.reject(error)
+      for (let sender = senders.shift(); sender; sender = senders.shift()) sender.reject(error)
     }
     const reader = this.#reader
     this.#reader = undefined

@@ -5,7 +5,6 @@
  */
 
 import { checkDelay } from '../stream/delay.ts'
-import type { CloseReason } from '../stream/types.ts'
 
 /**
  * What the registry needs from a stream.
@@ -13,10 +12,17 @@ import type { CloseReason } from '../stream/types.ts'
  * @internal
  */
 export interface ShutdownTarget {
-  /** Starts ending the stream; `grace` is the registry's grace in ms. */
+  /**
+   * Starts ending the stream; `grace` is the registry's grace in ms. Once it has ended, the
+   * stream calls {@link StreamRegistry.delete}.
+   */
   beginShutdown(grace: number): void
-  /** Settles once the stream has ended. */
-  readonly closed: Promise<CloseReason>
+}
+
+/** One `closeAll` waiting for the streams that were open when it began. */
+interface Closing {
+  readonly waitingFor: Set<ShutdownTarget>
+  readonly done: () => void
 }
 
 /** Options of {@link StreamRegistry.closeAll}. */
@@ -49,6 +55,8 @@ export interface CloseAllOptions {
 export class StreamRegistry {
   #streams = new Set<ShutdownTarget>()
   #closing = false
+  // Streams report their end by leaving the registry, so they need not keep a promise each.
+  #waiting: Closing[] = []
 
   /** The number of open streams. */
   get size(): number {
@@ -77,7 +85,15 @@ export class StreamRegistry {
    * @internal
    */
   delete(stream: ShutdownTarget): void {
-    this.#streams.delete(stream)
+    if (!this.#streams.delete(stream) || this.#waiting.length === 0) return
+    let finished = false
+    for (const closing of this.#waiting) {
+      if (closing.waitingFor.delete(stream) && closing.waitingFor.size === 0) {
+        closing.done()
+        finished = true
+      }
+    }
+    if (finished) this.#waiting = this.#waiting.filter((closing) => closing.waitingFor.size > 0)
   }
 
   /**
@@ -91,8 +107,15 @@ export class StreamRegistry {
     const grace = checkDelay('grace', options.grace ?? 0)
     this.#closing = true
     const streams = [...this.#streams]
+    const waitingFor = new Set(streams)
+    const ended = new Promise<void>((done) => {
+      this.#waiting.push({ waitingFor, done })
+    })
     for (const stream of streams) stream.beginShutdown(grace)
-    await Promise.all(streams.map((stream) => stream.closed))
+    // A stream that ended at once (no grace) has left already; the rest end within grace.
+    if (waitingFor.size === 0)
+      this.#waiting = this.#waiting.filter((c) => c.waitingFor !== waitingFor)
+    else await ended
     return streams.length
   }
 

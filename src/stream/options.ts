@@ -36,7 +36,7 @@ export interface ResolvedOptions<Req> {
   serialize: Serializer | undefined
   dataSender: ((ctx: StreamContext<Req>) => unknown) | undefined
   onClose: ((reason: CloseReason) => void) | undefined
-  onError: ((error: unknown) => void) | undefined
+  onError: ((error: unknown, request: Req) => void) | undefined
   registry: StreamRegistry
   shutdownGrace: number | undefined
   onShutdown: (() => void) | undefined

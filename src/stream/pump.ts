@@ -96,26 +96,37 @@ const SIGNAL: PropertyDescriptor = {
   configurable: true,
 }
 
-/** Life of a stream: made, streaming, ended. */
+/** Life of a stream: made, streaming, ended. Kept in the low two bits of the pump's flags. */
 const State = { Idle: 0, Running: 1, Closed: 2 } as const
 type State = (typeof State)[keyof typeof State]
+const STATE_BITS = 3
 
 /**
- * Conditions of a running stream, as bits of one small integer: five boolean fields would
- * cost 40 bytes per stream, one integer costs 8.
+ * Conditions of a stream, as bits of one small integer with its {@link State}: six boolean
+ * fields would cost 48 bytes per stream, one integer costs 8.
  */
 const Flag = {
+  /** The content was opened: the source field holds the source, or the promise of it. */
+  Opened: 4,
   /** The source finished or was stopped: never pull or stop it again. */
-  SourceDone: 1,
+  SourceDone: 8,
   /** Shutdown began: the stream ends after its grace. */
-  ShuttingDown: 2,
+  ShuttingDown: 16,
   /** A write of the pending text is scheduled for the end of this burst. */
-  FlushScheduled: 4,
+  FlushScheduled: 32,
   /** The sink refused a write: wait for `drained()`. */
-  Blocked: 8,
+  Blocked: 64,
   /** A pull is pending: the source will call `receive()`. */
-  Waiting: 16,
+  Waiting: 128,
 } as const
+
+/** What only some streams need: made on first use, so an idle stream does not carry it. */
+class RareState {
+  /** The error that ended the stream, if one did. */
+  failure: unknown = undefined
+  sendTimer: ReturnType<typeof setTimeout> | undefined = undefined
+  graceTimer: ReturnType<typeof setTimeout> | undefined = undefined
+}
 
 /**
  * One live stream.
@@ -126,50 +137,53 @@ const Flag = {
  * stream.
  */
 export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
-  /**
-   * Settles with the reason once the stream has ended, or rejects with what the content
-   * function threw when the transport ended the stream with {@link Pump.failOpen}.
-   */
-  readonly closed: Promise<CloseReason>
   /** @internal Maintained by the keep-alive scheduler. */
   keepAliveSlot = -1
   readonly #options: ResolvedOptions<Req>
-  #content: Content<Req> | undefined
+  /**
+   * The content until it is opened ({@link Flag.Opened}); then the source, or the promise of
+   * it while a content function runs.
+   */
+  #source: Content<Req> | Puller | Promise<Puller>
   readonly #request: Req
   readonly #lastEventId: string | undefined
   /** Made on first use (a content function, a `dataSender`, the transport). */
   #ctx: Context<Req> | undefined
-  // Made on first use of `ctx.signal`. Measured (bench, heap snapshots): an AbortSignal is an
+  // `ctx.signal`'s controller, made on first use of the signal; until then, the reason the
+  // stream aborted, if it has. Measured (bench, heap snapshots): an AbortSignal is an
   // EventTarget with two Maps, ~0.5 KiB, the largest single cost of an idle stream whose
   // source (a channel, a subscription passed as is, an iterable) never looks at the signal.
-  #controller: AbortController | undefined
-  /** Why the stream aborted, while no signal has been made yet. */
-  #abortReason: CloseReason | undefined
-  #resolveClosed!: (reason: CloseReason | Promise<never>) => void
-
-  #state: State = State.Idle
-  #flags = 0
+  #abort: AbortController | CloseReason | undefined
+  /** Settles the transport's `closed` promise. */
+  readonly #settle: (outcome: CloseReason | Promise<never>) => void
+  /** The {@link State} and the {@link Flag} bits. */
+  #flags: number = State.Idle
   #sink: Sink | undefined
-  #source: Puller | undefined
-  #opening: Promise<Puller> | undefined
-  /** The error that ended the stream, if one did. */
-  #failure: unknown
-
   #pending = ''
   /** When the stream last wrote, on the keep-alive clock. */
   #lastWrite = 0
+  #rare: RareState | undefined
 
-  #sendTimer: ReturnType<typeof setTimeout> | undefined
-  #graceTimer: ReturnType<typeof setTimeout> | undefined
-
-  constructor(init: PumpInit<Req>) {
+  /**
+   * @param init - what to stream, with which options, for which request.
+   * @param settle - called once when the stream has ended: with the reason, or with a rejected
+   *   promise (see {@link Pump.failOpen}). The transport makes the `closed` promise it settles:
+   *   the pump itself keeps no promise.
+   */
+  constructor(init: PumpInit<Req>, settle: (outcome: CloseReason | Promise<never>) => void) {
     this.#options = init.options
-    this.#content = init.content
+    this.#source = init.content
     this.#request = init.request
     this.#lastEventId = init.lastEventId
-    this.closed = new Promise((resolve) => {
-      this.#resolveClosed = resolve
-    })
+    this.#settle = settle
+  }
+
+  get #state(): State {
+    return (this.#flags & STATE_BITS) as State
+  }
+
+  set #state(state: State) {
+    this.#flags = (this.#flags & ~STATE_BITS) | state
   }
 
   /** The context the source and `dataSender` see. */
@@ -188,18 +202,26 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
    * function threw; the stream is then left for the caller to end.
    */
   open(): Promise<Puller> {
-    if (this.#source) return Promise.resolve(this.#source)
-    if (this.#opening) return this.#opening
-    const content = this.#content!
+    if (this.#flags & Flag.Opened) {
+      const known = this.#source as Puller | Promise<Puller>
+      return known instanceof Promise ? known : Promise.resolve(known)
+    }
+    const content = this.#source as Content<Req>
     const ctx = typeof content === 'function' ? this.context : undefined
-    this.#opening = openContent(content, ctx, this).then((source) => {
+    this.#flags |= Flag.Opened
+    const opening = openContent(content, ctx, this).then((source) => {
       this.#source = source
-      this.#content = undefined
       // The client may have gone while the function ran: stop the new source at once.
       if (this.#state === State.Closed) this.#stopSource()
       return source
     })
-    return this.#opening
+    this.#source = opening
+    return opening
+  }
+
+  /** Whether the source is ready to pull (opened, and no content function still running). */
+  #sourceReady(): boolean {
+    return (this.#flags & Flag.Opened) !== 0 && !(this.#source instanceof Promise)
   }
 
   /** Starts streaming into `sink`, after the response head has been sent. */
@@ -207,7 +229,7 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
     if (this.#state !== State.Idle) return
     this.#sink = sink
     this.#state = State.Running
-    if (this.#source) {
+    if (this.#sourceReady()) {
       this.#begin()
       return
     }
@@ -218,8 +240,6 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
   }
 
   #begin(): void {
-    // The source is kept; the promise that made it need not be, for the stream's whole life.
-    this.#opening = undefined
     if (this.#isClosed()) return
     const { registry, retry, ping, dataSender, sep } = this.#options
     if (!registry.add(this)) {
@@ -242,9 +262,10 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
   drained(): void {
     if (!(this.#flags & Flag.Blocked)) return
     this.#flags &= ~Flag.Blocked
-    if (this.#sendTimer !== undefined) {
-      clearTimeout(this.#sendTimer)
-      this.#sendTimer = undefined
+    const rare = this.#rare
+    if (rare?.sendTimer !== undefined) {
+      clearTimeout(rare.sendTimer)
+      rare.sendTimer = undefined
     }
     if (!(this.#flags & Flag.Waiting)) this.#pull()
   }
@@ -255,13 +276,14 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
     this.#flags |= Flag.ShuttingDown
     const ownGrace = this.#options.shutdownGrace ?? grace
     this.#callHook(this.#options.onShutdown)
-    this.#abort('shutdown')
+    this.#abortWith('shutdown')
     if (this.#state !== State.Running || ownGrace <= 0 || this.#flags & Flag.SourceDone) {
       this.#finish('shutdown')
       return
     }
-    this.#graceTimer = setTimeout(Pump.#onGraceOver, ownGrace, this)
-    unref(this.#graceTimer)
+    const rare = (this.#rare ??= new RareState())
+    rare.graceTimer = setTimeout(Pump.#onGraceOver, ownGrace, this)
+    unref(rare.graceTimer)
   }
 
   static #onGraceOver<R>(pump: Pump<R>): void {
@@ -295,7 +317,7 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
 
   /** Pulls while the source answers at once and the sink takes more. */
   #pull(): void {
-    const source = this.#source!
+    const source = this.#source as Puller
     while (this.#state === State.Running && !(this.#flags & (Flag.Blocked | Flag.Waiting))) {
       let result: IteratorResult<unknown> | undefined
       try {
@@ -364,17 +386,25 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
    * @internal
    */
   contextSignal(): AbortSignal {
-    if (this.#controller === undefined) {
-      this.#controller = new AbortController()
-      if (this.#abortReason !== undefined) this.#controller.abort(this.#abortReason)
-    }
-    return this.#controller.signal
+    const known = this.#abort
+    if (typeof known === 'object') return known.signal
+    const controller = new AbortController()
+    if (known !== undefined) controller.abort(known)
+    this.#abort = controller
+    return controller.signal
   }
 
   /** Aborts `ctx.signal` with `reason`, unless it aborted already (the first reason stays). */
-  #abort(reason: CloseReason): void {
-    if (this.#controller === undefined) this.#abortReason ??= reason
-    else if (!this.#controller.signal.aborted) this.#controller.abort(reason)
+  #abortWith(reason: CloseReason): void {
+    const known = this.#abort
+    if (known === undefined) this.#abort = reason
+    else if (typeof known === 'object' && !known.signal.aborted) known.abort(reason)
+  }
+
+  /** Why the stream aborted (`ctx.signal.reason`), made signal or not. */
+  #abortReason(): unknown {
+    const known = this.#abort
+    return typeof known === 'object' ? known.signal.reason : known
   }
 
   #isClosed(): boolean {
@@ -436,13 +466,14 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
     this.#flags |= Flag.Blocked
     const { sendTimeout } = this.#options
     if (sendTimeout > 0) {
-      this.#sendTimer = setTimeout(Pump.#onSendTimeout, sendTimeout, this)
-      unref(this.#sendTimer)
+      const rare = (this.#rare ??= new RareState())
+      rare.sendTimer = setTimeout(Pump.#onSendTimeout, sendTimeout, this)
+      unref(rare.sendTimer)
     }
   }
 
   static #onSendTimeout<R>(pump: Pump<R>): void {
-    pump.#sendTimer = undefined
+    pump.#rare!.sendTimer = undefined
     if (pump.#flags & Flag.Blocked) pump.#finish('timeout')
   }
 
@@ -501,13 +532,12 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
       // A source or producer unwinding after the end throws our abort reason: expected. And an
       // errored ReadableStream's cancel() rejects with the error that ended the stream: it was
       // reported already, once is enough.
-      const reason = this.#controller ? this.#controller.signal.reason : this.#abortReason
-      if (!isAbortLike(error, reason) && error !== this.#failure) {
+      if (!isAbortLike(error, this.#abortReason()) && error !== this.#rare?.failure) {
         this.#report(error)
       }
       return
     }
-    this.#failure = error
+    ;(this.#rare ??= new RareState()).failure = error
     this.#report(error)
     this.#finish('error')
   }
@@ -519,7 +549,7 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
       return
     }
     try {
-      onError(error)
+      onError(error, this.#request)
     } catch (hookError) {
       logError(hookError)
       logError(error)
@@ -538,8 +568,8 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
   // ---- the end ----------------------------------------------------------------------------
 
   #stopSource(): void {
-    const source = this.#source
-    if (!source || this.#flags & Flag.SourceDone) return
+    if (!this.#sourceReady() || this.#flags & Flag.SourceDone) return
+    const source = this.#source as Puller
     this.#flags |= Flag.SourceDone
     try {
       const result = source.return?.()
@@ -560,11 +590,14 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
     const wasRunning = this.#state === State.Running
     this.#state = State.Closed
     keepAlive.remove(this)
-    if (this.#sendTimer !== undefined) clearTimeout(this.#sendTimer)
-    if (this.#graceTimer !== undefined) clearTimeout(this.#graceTimer)
-    this.#sendTimer = this.#graceTimer = undefined
+    const rare = this.#rare
+    if (rare) {
+      if (rare.sendTimer !== undefined) clearTimeout(rare.sendTimer)
+      if (rare.graceTimer !== undefined) clearTimeout(rare.graceTimer)
+      rare.sendTimer = rare.graceTimer = undefined
+    }
     this.#options.registry.delete(this)
-    this.#abort(reason)
+    this.#abortWith(reason)
     const sink = this.#sink
     if (sink && wasRunning) {
       if (reason === 'timeout' || reason === 'disconnect') {
@@ -579,7 +612,7 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
       }
     }
     this.#stopSource()
-    this.#resolveClosed(openFailure ? Promise.reject(openFailure.error) : reason)
+    this.#settle(openFailure ? Promise.reject(openFailure.error) : reason)
     const { onClose } = this.#options
     if (onClose) {
       try {
@@ -589,4 +622,16 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
       }
     }
   }
+}
+
+/**
+ * Makes a pump and the promise that settles once it has ended: with the {@link CloseReason},
+ * or rejected with the content function's error after {@link Pump.failOpen}.
+ */
+export function createPump<Req>(init: PumpInit<Req>): [Pump<Req>, Promise<CloseReason>] {
+  let pump!: Pump<Req>
+  const closed = new Promise<CloseReason>((resolve) => {
+    pump = new Pump(init, resolve)
+  })
+  return [pump, closed]
 }

@@ -130,11 +130,12 @@ export interface StreamOptions<Req = unknown> {
   /** Called once, after the stream has ended, with the reason. */
   onClose?: ((reason: CloseReason) => void) | undefined
   /**
-   * Receives an error thrown by the source, a hook, the ping factory or the serializer. That
-   * stream ends (reason `error`); no error text is sent to the client.
-   * @defaultValue logs with `console.error`
+   * Receives an error thrown by the source, a hook, the ping factory or the serializer, and the
+   * stream's request (as `ctx.request`: the framework's own request object in the adapters).
+   * That stream ends (reason `error`); no error text is sent to the client.
+   * @defaultValue logs with `console.error` (the Fastify plugin: the request's logger)
    */
-  onError?: ((error: unknown) => void) | undefined
+  onError?: ((error: unknown, request: Req) => void) | undefined
   /**
    * The shutdown registry the stream joins.
    * @defaultValue {@link defaultRegistry}

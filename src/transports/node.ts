@@ -10,8 +10,8 @@ import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import { SseError } from '../errors.ts'
 import { REJECTION_BODY, rejectionHeaders } from '../limits/connection-limit.ts'
 import { buildHeaders, readLastEventId } from '../stream/headers.ts'
-import { resolveOptions } from '../stream/options.ts'
-import { Pump, type Sink } from '../stream/pump.ts'
+import { type ResolvedOptions, resolveOptions } from '../stream/options.ts'
+import { createPump, type Pump, type Sink } from '../stream/pump.ts'
 import { checkContent } from '../stream/source.ts'
 import type { CloseReason, Content, StreamOptions } from '../stream/types.ts'
 
@@ -25,52 +25,61 @@ interface Flushable {
   flush?: () => void
 }
 
-// The sink a response streams for, reached from the response by the two listeners below. They
-// are shared functions (`this` is the response) rather than closures made per stream: measured
+// The pump a response streams for, reached from the response by the listeners below. They are
+// shared functions (`this` is the response) rather than closures made per stream: measured
 // (bench, 10 000 idle streams) two closures per stream were ~0.1 KiB of heap each stream.
-const SINK = Symbol('oven-sse.sink')
-type Tagged = NodeResponse & { [SINK]?: NodeSink | undefined }
+const PUMP = Symbol('oven-sse.pump')
+type Tagged = NodeResponse & { [PUMP]?: StreamEnds | undefined }
+
+/** What the response's listeners tell the pump. */
+interface StreamEnds {
+  disconnect(): void
+  drained(): void
+}
 
 function onResponseDrain(this: Tagged): void {
   this.off('drain', onResponseDrain)
-  this[SINK]?.drained()
+  this[PUMP]?.drained()
 }
 
 // 'close' comes after a normal end too; the pump ignores it once the stream has ended.
 function onResponseClose(this: Tagged): void {
-  this[SINK]?.gone()
+  const pump = this[PUMP]
+  detach(this)
+  pump?.disconnect()
+}
+
+/** Removes the listeners: the stream has ended and the response closed, or never started. */
+function detach(res: Tagged): void {
+  res.off('drain', onResponseDrain)
+  res.off('close', onResponseClose)
+  res[PUMP] = undefined
 }
 
 /**
  * The pump's {@link Sink} over a Node response: a 'close' listener for the stream's whole life,
- * a 'drain' listener while a write waits.
+ * a 'drain' listener while a write waits. The response itself points to the pump.
  */
 class NodeSink implements Sink {
   readonly #res: Tagged
-  // The pump itself rather than closures over it: measured (bench, heap snapshots of idle
-  // streams) a closure kept sendEventStream's whole scope alive per stream.
-  readonly #pump: { disconnect(): void; drained(): void }
-  // Compression middleware holds output until flushed; flushing after each write keeps every
-  // event moving without delay even when a caller replaced `Cache-Control: no-transform`.
-  readonly #flush: (() => void) | undefined
-  /** Listening for 'drain': only while a write waits, so an idle response has one listener. */
-  #draining = false
 
-  constructor(res: NodeResponse, pump: { disconnect(): void; drained(): void }) {
+  constructor(res: NodeResponse, pump: StreamEnds) {
     this.#res = res
-    this.#pump = pump
-    const flush = (res as Flushable).flush
-    this.#flush = typeof flush === 'function' ? flush.bind(res) : undefined
-    this.#res[SINK] = this
+    this.#res[PUMP] = pump
     res.on('close', onResponseClose)
   }
 
   write(chunk: string | Uint8Array): boolean {
-    const ok = (this.#res as ServerResponse).write(chunk)
-    this.#flush?.()
-    if (!ok && !this.#draining) {
-      this.#draining = true
-      this.#res.on('drain', onResponseDrain)
+    const res = this.#res
+    const ok = (res as ServerResponse).write(chunk)
+    // Compression middleware holds output until flushed; flushing after each write keeps every
+    // event moving without delay even when a caller replaced `Cache-Control: no-transform`.
+    const flush = (res as Flushable).flush
+    if (typeof flush === 'function') flush.call(res)
+    if (!ok) {
+      // Once, however many writes wait: the pump is told when the response drains.
+      res.off('drain', onResponseDrain)
+      res.on('drain', onResponseDrain)
     }
     return ok
   }
@@ -83,23 +92,9 @@ class NodeSink implements Sink {
     this.#res.destroy()
   }
 
-  /** Removes the listeners once the stream has ended and the response closed. */
+  /** The stream never started (its content function failed): nothing listens any more. */
   detach(): void {
-    this.#res.off('drain', onResponseDrain)
-    this.#res.off('close', onResponseClose)
-    this.#res[SINK] = undefined
-  }
-
-  /** The response drained: the pump may write again. */
-  drained(): void {
-    this.#draining = false
-    this.#pump.drained()
-  }
-
-  /** The response closed: the client is gone (or the stream ended). */
-  gone(): void {
-    this.#pump.disconnect()
-    this.detach()
+    detach(this.#res)
   }
 }
 
@@ -141,7 +136,24 @@ export function sendEventStream<Req extends NodeRequest>(
   content: Content<Req>,
   options?: StreamOptions<Req>,
 ): Promise<CloseReason> {
-  const resolved = resolveOptions(options)
+  return streamResponse(req, res, content, resolveOptions(options), req)
+}
+
+/**
+ * `sendEventStream` for the framework adapters: options already resolved (an adapter resolves
+ * its defaults once, and streams share them), and `request` the framework's own request
+ * object, which the source sees as `ctx.request`, the `limit` is asked with, and `onError`
+ * receives.
+ *
+ * @internal
+ */
+export function streamResponse<Req>(
+  req: NodeRequest,
+  res: NodeResponse,
+  content: Content<Req>,
+  options: ResolvedOptions<Req>,
+  request: Req,
+): Promise<CloseReason> {
   checkContent(content)
   if (res.headersSent) {
     throw new SseError(
@@ -150,49 +162,51 @@ export function sendEventStream<Req extends NodeRequest>(
     )
   }
   const lastEventId = readLastEventId(header(req, 'last-event-id'), req.url)
-  const pump = new Pump<Req>({ content, options: resolved, request: req, lastEventId })
-  const limiter = resolved.limit
+  const [pump, closed] = createPump<Req>({ content, options, request, lastEventId })
+  const limiter = options.limit
   if (limiter) {
-    const release = limiter.acquire(req)
-    if (!release) return reject(pump, req, res, resolved, limiter.retryAfterHeader)
+    const release = limiter.acquire(request)
+    if (!release) {
+      reject(pump, req, res, options, limiter.retryAfterHeader)
+      return closed
+    }
     // Every path ends the pump (even a client gone while the content function ran): the slot
     // is given back exactly once, whatever the reason.
-    pump.closed.then(release, release)
+    closed.then(release, release)
   }
   const sink = new NodeSink(res, pump)
   // The client may be gone already (its 'close' came before this call): never wait for it.
   if (res.destroyed || (res as Http2ServerResponse).stream?.destroyed) pump.disconnect()
-  // The promise returned is the pump's own `closed`: no wrapper is kept for the stream's life.
+  // The promise returned is the one the pump settles: no wrapper is kept for the stream's life.
   pump.open().then(
-    () => sendHead(pump, sink, req, res, resolved),
+    () => sendHead(pump, sink, req, res, options),
     (error: unknown) => {
       sink.detach()
       pump.failOpen(error)
     },
   )
-  return pump.closed
+  return closed
 }
 
 /** Past a connection limit: 503 with `Retry-After`; the source is never started. */
-function reject<Req extends NodeRequest>(
+function reject<Req>(
   pump: Pump<Req>,
-  req: Req,
+  req: NodeRequest,
   res: NodeResponse,
   options: { headers: StreamOptions['headers'] },
   retryAfter: string,
-): Promise<CloseReason> {
+): void {
   const head = rejectionHeaders(retryAfter, buildHeaders(options.headers, req.httpVersionMajor < 2))
   ;(res as ServerResponse).writeHead(503, toNodeHeaders(head))
   res.end(REJECTION_BODY)
   pump.close('rejected')
-  return pump.closed
 }
 
 /** The content is ready: sends the head and starts the pump (unless the client went away). */
-function sendHead<Req extends NodeRequest>(
+function sendHead<Req>(
   pump: Pump<Req>,
   sink: NodeSink,
-  req: Req,
+  req: NodeRequest,
   res: NodeResponse,
   options: { status: number; headers: StreamOptions['headers'] },
 ): void {

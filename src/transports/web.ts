@@ -9,7 +9,7 @@ import { invalidOption } from '../errors.ts'
 import { REJECTION_BODY, rejectionHeaders } from '../limits/connection-limit.ts'
 import { buildHeaders, readLastEventId } from '../stream/headers.ts'
 import { resolveOptions } from '../stream/options.ts'
-import { Pump, type Sink } from '../stream/pump.ts'
+import { createPump, type Pump, type Sink } from '../stream/pump.ts'
 import { checkContent } from '../stream/source.ts'
 import type { CloseReason, Content, StreamOptions } from '../stream/types.ts'
 
@@ -33,13 +33,19 @@ const encoder = new TextEncoder()
 class WebSink implements Sink, UnderlyingDefaultSource<Uint8Array> {
   readonly #pump: Pump<Request | undefined>
   readonly #request: Request | undefined
+  readonly #closed: Promise<CloseReason>
   #controller!: ReadableStreamDefaultController<Uint8Array>
   #started = false
   #open = true
 
-  constructor(pump: Pump<Request | undefined>, request: Request | undefined) {
+  constructor(
+    pump: Pump<Request | undefined>,
+    request: Request | undefined,
+    closed: Promise<CloseReason>,
+  ) {
     this.#pump = pump
     this.#request = request
+    this.#closed = closed
   }
 
   start(controller: ReadableStreamDefaultController<Uint8Array>): void {
@@ -56,7 +62,7 @@ class WebSink implements Sink, UnderlyingDefaultSource<Uint8Array> {
           return
         }
         signal.addEventListener('abort', this.#gone)
-        void this.#pump.closed.then(() => signal.removeEventListener('abort', this.#gone))
+        void this.#closed.then(() => signal.removeEventListener('abort', this.#gone))
       }
       this.#pump.start(this)
       return
@@ -140,7 +146,7 @@ export class EventSourceResponse extends Response {
     const lastEventId = request
       ? readLastEventId(request.headers.get('last-event-id'), request.url)
       : undefined
-    const pump = new Pump<Request | undefined>({
+    const [pump, closed] = createPump<Request | undefined>({
       content,
       options: resolved,
       request,
@@ -155,14 +161,14 @@ export class EventSourceResponse extends Response {
       const head = rejectionHeaders(limiter.retryAfterHeader, buildHeaders(resolved.headers, false))
       super(REJECTION_BODY, { status: 503, headers: head })
       pump.close('rejected')
-      this.closed = pump.closed
+      this.closed = closed
       return
     }
-    if (release) pump.closed.then(release, release)
-    const body = new ReadableStream<Uint8Array>(new WebSink(pump, request), {
+    if (release) closed.then(release, release)
+    const body = new ReadableStream<Uint8Array>(new WebSink(pump, request, closed), {
       highWaterMark: 0,
     })
     super(body, { status: resolved.status, headers: buildHeaders(resolved.headers, false) })
-    this.closed = pump.closed
+    this.closed = closed
   }
 }
