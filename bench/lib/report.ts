@@ -427,10 +427,12 @@ Reading the results:
   write (up to 16 KiB, or at the end of the macrotask), so small events cost it far fewer writes.
   With 4 KiB events there is little to gather, and Oven and the plain loop do the same work.
 - Broadcast: Oven encodes each event once and, per client, writes what is queued in one go.
-- Idle connections: an Oven stream is a live pull loop over its source (here a channel an app
-  would push into), a keep-alive timer, shutdown registration and disconnect handling, where the
-  plain loop keeps only the response in a \`Set\`. That is why Oven's idle streams cost more than
-  the limit; @fastify/sse, which keeps only a heartbeat timer per reply, comes closest.`
+- Idle connections: an Oven stream is its source (here a channel an app would push into), a
+  small pump object parked in that channel, a slot in one keep-alive heap shared by every stream
+  (one timer in all, not one per stream), shutdown registration and disconnect handling, where the
+  plain loop keeps only the response in a \`Set\` (with a \`once\` listener). A waiting stream
+  holds no promise, closure or suspended async frame; streams given the same options object share
+  one resolved copy. @fastify/sse keeps a heartbeat timer and an SSE context per reply.`
 
 /** Writes the JSON (always) and docs/benchmarks.md with its chart (when asked). */
 export function writeOutputs(

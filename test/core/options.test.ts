@@ -312,6 +312,30 @@ describe('onClose and onError', () => {
     expect(errors).toHaveLength(2)
   })
 
+  test("onError also receives the stream's request", async () => {
+    const seen: string[] = []
+    const failing = async function* () {
+      yield 'before'
+      throw new Error('boom')
+    }
+    const node = await nodeServer((req, res) => {
+      void sendEventStream(req, res, failing(), {
+        onError: (_error, request) => seen.push(`node ${request.url}`),
+      })
+    })
+    const web = await webServer(
+      (request) =>
+        new EventSourceResponse(failing(), {
+          request,
+          onError: (_error, req) => seen.push(`web ${new URL(req!.url).pathname}`),
+        }),
+    )
+    await (await fetch(`${node.url}/n?x=1`)).text()
+    await (await fetch(`${web.url}/w`)).text()
+    await waitFor(() => seen.length === 2)
+    expect(seen.sort()).toEqual(['node /n?x=1', 'web /w'])
+  })
+
   test('without onError the error is logged, never thrown', async () => {
     const log = vi.spyOn(console, 'error').mockImplementation(() => {})
     try {
@@ -361,6 +385,28 @@ describe('registry', () => {
 
   test('is checked at once', () => {
     expect(() => new EventSourceResponse([], { registry: {} as never })).toThrow(/"registry"/)
+  })
+})
+
+describe('one options object for many streams', () => {
+  // Streams given the same object share one resolution of it; a change made to it later is
+  // checked and takes effect, as if it were a new object.
+  test('a change is checked again and takes effect', async () => {
+    const options: StreamOptions = { ping: 40 }
+    const node = await nodeServer((req, res) => {
+      void sendEventStream(req, res, thenIdle(), options)
+    })
+    expect(await readMessages(node.url, { count: 1, timeout: 10_000 })).toMatchObject([
+      { type: 'comment' },
+    ])
+    options.ping = false
+    expect(await collectFor(node.url, 250)).toEqual([])
+    const call = () => sendEventStream({} as never, {} as never, [], options)
+    options.ping = -1
+    expect(call).toThrow(/"ping".*number -1/)
+    options.ping = false
+    Object.assign(options, { sendTimout: 5 })
+    expect(call).toThrow(/Unknown option "sendTimout"/)
   })
 })
 
