@@ -57,9 +57,11 @@ const FULL: Plan = {
     ],
     reps: 5,
   },
-  // Memory after GC varies by about 1% between repetitions: two are enough, and keep the full
-  // run near 6 minutes (broadcast to 5 000 Hono clients alone takes ~30 s a round).
-  idle: { counts: [1000, 5000, 10_000], reps: 2 },
+  // Heap after GC varies by about 1% between repetitions, RSS by 2 to 3%: with Oven and
+  // @fastify/sse a few percent apart, two repetitions could rank them by chance (seen: a
+  // median RSS 0.4% apart at 5 000 in a 2-repetition run, 5% apart over five). Five cost
+  // about a minute more.
+  idle: { counts: [1000, 5000, 10_000], reps: 5 },
   broadcast: { clients: [1000, 5000], events: 100, size: 256, reps: 3 },
 }
 const QUICK: Plan = {
