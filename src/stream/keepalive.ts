@@ -42,11 +42,8 @@ class KeepAliveScheduler {
 
   /** Schedules `entry` (not scheduled yet) for `deadline` on {@link clock}. */
   add(entry: KeepAlive, deadline: number): void {
-    const slot = this.#entries.length
-    this.#entries.push(entry)
     this.#deadlines.push(deadline)
-    entry.keepAliveSlot = slot
-    this.#up(slot)
+    this.#up(this.#entries.push(entry) - 1)
     this.#arm()
   }
 
@@ -61,9 +58,7 @@ class KeepAliveScheduler {
     const lastEntry = entries.pop()!
     const lastDeadline = deadlines.pop()!
     if (slot !== last) {
-      entries[slot] = lastEntry
-      deadlines[slot] = lastDeadline
-      lastEntry.keepAliveSlot = slot
+      this.#put(slot, lastEntry, lastDeadline)
       this.#down(this.#up(slot))
     }
     // The timer stays armed for an earlier deadline, if any: firing early only re-arms.
@@ -112,43 +107,39 @@ class KeepAliveScheduler {
 
   /** Moves the entry at `slot` towards the root while it is earlier; returns where it stops. */
   #up(slot: number): number {
-    const entries = this.#entries
     const deadlines = this.#deadlines
-    const entry = entries[slot]!
+    const entry = this.#entries[slot]!
     const deadline = deadlines[slot]!
     while (slot > 0) {
       const parent = (slot - 1) >> 1
       if (deadlines[parent]! <= deadline) break
-      entries[slot] = entries[parent]!
-      deadlines[slot] = deadlines[parent]!
-      entries[slot]!.keepAliveSlot = slot
+      this.#put(slot, this.#entries[parent]!, deadlines[parent]!)
       slot = parent
     }
-    entries[slot] = entry
-    deadlines[slot] = deadline
-    entry.keepAliveSlot = slot
+    this.#put(slot, entry, deadline)
     return slot
   }
 
   /** Moves the entry at `slot` towards the leaves while it is later. */
   #down(slot: number): void {
-    const entries = this.#entries
     const deadlines = this.#deadlines
-    const size = entries.length
-    const entry = entries[slot]!
+    const size = deadlines.length
+    const entry = this.#entries[slot]!
     const deadline = deadlines[slot]!
     for (;;) {
       let child = 2 * slot + 1
       if (child >= size) break
       if (child + 1 < size && deadlines[child + 1]! < deadlines[child]!) child++
       if (deadlines[child]! >= deadline) break
-      entries[slot] = entries[child]!
-      deadlines[slot] = deadlines[child]!
-      entries[slot]!.keepAliveSlot = slot
+      this.#put(slot, this.#entries[child]!, deadlines[child]!)
       slot = child
     }
-    entries[slot] = entry
-    deadlines[slot] = deadline
+    this.#put(slot, entry, deadline)
+  }
+
+  #put(slot: number, entry: KeepAlive, deadline: number): void {
+    this.#entries[slot] = entry
+    this.#deadlines[slot] = deadline
     entry.keepAliveSlot = slot
   }
 }
