@@ -10,12 +10,8 @@
  * @module
  */
 
-import { SseError } from '../errors.ts'
-import { readLastEventId } from '../stream/headers.ts'
-import { resolveOptions } from '../stream/options.ts'
-import { isThenable } from '../stream/source.ts'
-import type { CloseReason, Content, ContentSource, StreamContext } from '../stream/types.ts'
-import { EventSourceResponse, type EventSourceResponseOptions } from './web.ts'
+import type { Content } from '../stream/types.ts'
+import { EventSourceResponse, type EventSourceResponseOptions, PreparedStream } from './web.ts'
 
 /**
  * Like `new EventSourceResponse(content, options)`, but a content *function* runs before the
@@ -23,8 +19,10 @@ import { EventSourceResponse, type EventSourceResponseOptions } from './web.ts'
  * been sent. Use it where a failed authorisation or lookup inside the content function should
  * produce the server's usual error response instead of an empty stream.
  *
- * The context the function receives behaves as in `EventSourceResponse`: `ctx.signal` aborts
- * with the same reason at the same moment (disconnect, shutdown, timeout, error, done).
+ * The function receives the stream's own context: `ctx.signal` aborts with the stream's close
+ * reason (disconnect, shutdown, timeout, error, done), and with `disconnect` when the client
+ * leaves while the function still runs. When the function throws, the stream ends with reason
+ * `error` (`onClose` is called) and nothing is sent.
  *
  * @example
  * ```ts
@@ -44,75 +42,28 @@ export async function openEventSourceResponse(
   options: EventSourceResponseOptions = {},
 ): Promise<EventSourceResponse> {
   if (typeof content !== 'function') return new EventSourceResponse(content, options)
-  // Misuse (a bad option) is reported before user code runs, as on every other path.
-  const { limit } = resolveOptions(options, ['request'])
-  const request = options.request
-  // Past a connection limit the answer is a 503 and the content function must not run: the
-  // response made here takes no slot, answers 503 and never calls it.
+  // The stream exists before its response: the function gets the stream's own context, and a
+  // bad option is reported before user code runs, as on every other path.
+  const stream = PreparedStream.make(content, options)
+  const { pump, request } = stream
+  // Past a connection limit the answer is a 503 and the content function must not run.
+  const limit = stream.options.limit
   if (typeof limit?.admits === 'function' && !limit.admits(request)) {
-    return new EventSourceResponse(content, options)
+    return new EventSourceResponse(stream as never)
   }
-  const controller = new AbortController()
-  const onRequestAbort = () => controller.abort('disconnect')
+  // Until the response exists, the request's signal is the only news of a client leaving.
   const requestSignal = request?.signal
-  if (requestSignal?.aborted) controller.abort('disconnect')
+  const onRequestAbort = () => pump.disconnect()
+  if (requestSignal?.aborted) pump.disconnect()
   else requestSignal?.addEventListener('abort', onRequestAbort, { once: true })
-  const release = () => requestSignal?.removeEventListener('abort', onRequestAbort)
-  // The source keeps this context; the hooks below make it mirror the stream's own.
-  const ctx: StreamContext<Request | undefined> = {
-    signal: controller.signal,
-    lastEventId: request
-      ? readLastEventId(request.headers.get('last-event-id'), request.url)
-      : undefined,
-    request,
-  }
-  let source: unknown
   try {
-    source = content(ctx)
-    if (isThenable(source)) source = await source
-    // A function here would be taken for a content function and called a second time.
-    if (typeof source === 'function') {
-      throw new SseError(
-        'ERR_SSE_INVALID_CONTENT',
-        'Invalid content: a content function returned a function; return the source itself.',
-      )
-    }
-    const { onClose, onShutdown } = options
-    return new EventSourceResponse(source as ContentSource, {
-      ...options,
-      onShutdown: () => {
-        // The stream's own signal aborts with `shutdown` now; so must the one the source holds.
-        controller.abort('shutdown')
-        onShutdown?.()
-      },
-      onClose: (reason: CloseReason) => {
-        release()
-        controller.abort(reason)
-        // The limit filled up while the content function ran: the stream never read the
-        // source it returned, so stop that here (a generator's finally, a stream's cancel).
-        if (reason === 'rejected') stopUnread(source)
-        onClose?.(reason)
-      },
-    })
+    await pump.open()
   } catch (error) {
-    release()
-    controller.abort('error')
+    pump.close('error')
     throw error
+  } finally {
+    requestSignal?.removeEventListener('abort', onRequestAbort)
   }
-}
-
-/** Stops a source no stream will read. Errors are the source's own business: it was never used. */
-function stopUnread(source: unknown): void {
-  try {
-    if (typeof (source as ReadableStream).cancel === 'function') {
-      ;(source as ReadableStream).cancel().catch(() => {})
-    } else if (source !== null && typeof source === 'object' && Symbol.asyncIterator in source) {
-      const iterator = (source as AsyncIterable<unknown>)[Symbol.asyncIterator]()
-      void Promise.resolve(iterator.return?.()).catch(() => {})
-    } else if (source !== null && typeof source === 'object' && Symbol.iterator in source) {
-      ;(source as Iterable<unknown>)[Symbol.iterator]().return?.()
-    }
-  } catch {
-    // Nothing to do: the source was never read and is dropped.
-  }
+  // Takes a slot of the limit, or answers 503 and stops the source it no longer needs.
+  return new EventSourceResponse(stream as never)
 }

@@ -8,7 +8,7 @@
 import { invalidOption } from '../errors.ts'
 import { REJECTION_BODY, rejectionHeaders } from '../limits/connection-limit.ts'
 import { buildHeaders, readLastEventId } from '../stream/headers.ts'
-import { resolveOptions } from '../stream/options.ts'
+import { type ResolvedOptions, resolveOptions } from '../stream/options.ts'
 import { createPump, type Pump, type Sink } from '../stream/pump.ts'
 import { checkContent } from '../stream/source.ts'
 import type { CloseReason, Content, StreamOptions } from '../stream/types.ts'
@@ -134,6 +134,60 @@ export class EventSourceResponse extends Response {
    * @throws {@link SseError} at once for invalid options or content.
    */
   constructor(content: Content<Request | undefined>, options?: EventSourceResponseOptions) {
+    const stream =
+      content instanceof PreparedStream ? content : PreparedStream.make(content, options)
+    const { pump, closed, options: resolved, request } = stream
+    const head = buildHeaders(resolved.headers, false)
+    if (pump.ended) {
+      // Prepared by `openEventSourceResponse`, and its client went away meanwhile.
+      super(null, { status: resolved.status, headers: head })
+      this.closed = closed
+      return
+    }
+    // A connection limit is checked here, as the response is built, because a Response's status
+    // is fixed by its constructor: past the limit this same class carries the 503, so every
+    // handler and adapter keeps one code path (`return new EventSourceResponse(...)`).
+    const limiter = resolved.limit
+    const release = limiter?.acquire(request)
+    if (limiter && !release) {
+      super(REJECTION_BODY, {
+        status: 503,
+        headers: rejectionHeaders(limiter.retryAfterHeader, head),
+      })
+      // Stops a source already opened (by `openEventSourceResponse`): nothing will read it.
+      pump.close('rejected')
+      this.closed = closed
+      return
+    }
+    if (release) closed.then(release, release)
+    const body = new ReadableStream<Uint8Array>(new WebSink(pump, request, closed), {
+      highWaterMark: 0,
+    })
+    super(body, { status: resolved.status, headers: head })
+    this.closed = closed
+  }
+}
+
+/**
+ * A web stream made before its `Response`: checked options, the pump and its `closed`
+ * promise. {@link EventSourceResponse} makes one for itself; `openEventSourceResponse` makes
+ * one first, opens its content, then hands it to the constructor in place of the content.
+ *
+ * @internal
+ */
+export class PreparedStream {
+  private constructor(
+    readonly pump: Pump<Request | undefined>,
+    readonly closed: Promise<CloseReason>,
+    readonly options: ResolvedOptions<Request | undefined>,
+    readonly request: Request | undefined,
+  ) {}
+
+  /** Checks `content` and `options` (throwing `SseError`), and makes the pump. */
+  static make(
+    content: Content<Request | undefined>,
+    options: EventSourceResponseOptions | undefined,
+  ): PreparedStream {
     const resolved = resolveOptions(options, ['request'])
     checkContent(content)
     const request = options?.request
@@ -152,23 +206,6 @@ export class EventSourceResponse extends Response {
       request,
       lastEventId,
     })
-    // A connection limit is checked here, as the response is built, because a Response's status
-    // is fixed by its constructor: past the limit this same class carries the 503, so every
-    // handler and adapter keeps one code path (`return new EventSourceResponse(...)`).
-    const limiter = resolved.limit
-    const release = limiter?.acquire(request)
-    if (limiter && !release) {
-      const head = rejectionHeaders(limiter.retryAfterHeader, buildHeaders(resolved.headers, false))
-      super(REJECTION_BODY, { status: 503, headers: head })
-      pump.close('rejected')
-      this.closed = closed
-      return
-    }
-    if (release) closed.then(release, release)
-    const body = new ReadableStream<Uint8Array>(new WebSink(pump, request, closed), {
-      highWaterMark: 0,
-    })
-    super(body, { status: resolved.status, headers: buildHeaders(resolved.headers, false) })
-    this.closed = closed
+    return new PreparedStream(pump, closed, resolved, request)
   }
 }

@@ -7,7 +7,12 @@
 import { getEventListeners } from 'node:events'
 import type { ServerResponse } from 'node:http'
 import { afterEach, describe, expect, test } from 'vitest'
-import { type CloseReason, EventSourceResponse, type StreamContext } from '../../src/index.ts'
+import {
+  type CloseReason,
+  EventSourceResponse,
+  openEventSourceResponse,
+  type StreamContext,
+} from '../../src/index.ts'
 import { sendEventStream } from '../../src/node.ts'
 import { iterateEvents, readEvents } from '../../src/testing.ts'
 import { closeAllServers, nodeServer, waitFor, webServer } from '../helpers/servers.ts'
@@ -313,6 +318,60 @@ describe('content forms', () => {
     expect(response.status).toBe(401)
     expect(await response.text()).toBe('nope')
     expect(outcomes).toEqual(['not authorised'])
+  })
+
+  test('openEventSourceResponse: a throwing content function ends the stream as an error, nothing sent', async () => {
+    const seen: string[] = []
+    const server = await webServer(async (request) => {
+      try {
+        return await openEventSourceResponse(
+          async ({ signal }) => {
+            signal.addEventListener('abort', () => seen.push(`signal ${signal.reason}`))
+            throw new Error('not authorised')
+          },
+          { request, onClose: (reason) => seen.push(`onClose ${reason}`) },
+        )
+      } catch (error) {
+        seen.push((error as Error).message)
+        return new Response('nope', { status: 401 })
+      }
+    })
+    const response = await fetch(server.url)
+    expect(response.status).toBe(401)
+    expect(await response.text()).toBe('nope')
+    expect(seen).toEqual(['signal error', 'onClose error', 'not authorised'])
+  })
+
+  test('openEventSourceResponse: a client leaving while the content function runs aborts its signal', async () => {
+    const ready = gate()
+    let reason: unknown
+    let stopped = false
+    const server = await webServer((request) =>
+      openEventSourceResponse(
+        async ({ signal }) => {
+          signal.addEventListener('abort', () => {
+            reason = signal.reason
+          })
+          await ready.promise
+          return new ReadableStream<string>({
+            cancel() {
+              stopped = true
+            },
+          })
+        },
+        { request },
+      ),
+    )
+    const controller = new AbortController()
+    const pending = fetch(server.url, { signal: controller.signal }).catch(() => {})
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    controller.abort()
+    await pending
+    await waitFor(() => reason !== undefined, 2000, 'signal aborted')
+    expect(reason).toBe('disconnect')
+    // The source the function returns after all is stopped, not left running.
+    ready.open()
+    await waitFor(() => stopped, 2000, 'source stopped')
   })
 
   test('a client gone before the call: the stream ends at once as a disconnect', async () => {
