@@ -38,6 +38,10 @@ expectTypeOf<OvenSsePluginOptions['registry']>().toEqualTypeOf<StreamRegistry | 
 expectTypeOf<FastifySseOptions['onClose']>().toEqualTypeOf<
   ((reason: CloseReason) => void) | undefined
 >()
+// onError's second argument is the request the stream's source sees: the FastifyRequest.
+expectTypeOf<FastifySseOptions['onError']>().toEqualTypeOf<
+  ((error: unknown, request: FastifyRequest) => void) | undefined
+>()
 
 app.get('/events', (_request, reply) => {
   expectTypeOf(reply.sse).parameter(1).toEqualTypeOf<FastifySseOptions | undefined>()

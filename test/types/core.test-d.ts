@@ -47,6 +47,18 @@ expectTypeOf(
   }),
 ).toEqualTypeOf<Promise<CloseReason>>()
 
+// onError receives the request too, typed as the transport's: a one-argument hook still fits.
+void sendEventStream(req, res, [], {
+  onError: (error, request) => {
+    expectTypeOf(error).toEqualTypeOf<unknown>()
+    expectTypeOf(request).toEqualTypeOf<IncomingMessage>()
+  },
+})
+void sendEventStream(req, res, [], { onError: (error: unknown) => void error })
+new EventSourceResponse([], {
+  onError: (_error, request) => expectTypeOf(request).toEqualTypeOf<Request | undefined>(),
+})
+
 expectTypeOf<
   'done' | 'disconnect' | 'shutdown' | 'timeout' | 'error' | 'rejected'
 >().toEqualTypeOf<CloseReason>()
