@@ -14,7 +14,7 @@
 
 import { ServerSentEvent } from '../encoder/encode.ts'
 import { SseError } from '../errors.ts'
-import { dropClient, type Puller, pullInto, type Receiver } from '../stream/source.ts'
+import { dropClient, nextByHand, type Puller, pullInto, type Receiver } from '../stream/source.ts'
 import { Deque } from '../util/deque.ts'
 import type { BrokerMessage, HistoryRead } from './broker.ts'
 import { formatEventId, parseEventId } from './event-id.ts'
@@ -100,25 +100,6 @@ const State = { Setup: 0, Live: 1, Closed: 2 } as const
 type State = (typeof State)[keyof typeof State]
 
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined }
-
-/** A reader of `next()` (iterating the subscription by hand): settles its promise. */
-class PromisedRead implements Receiver {
-  readonly #resolve: (result: IteratorResult<ServerSentEvent>) => void
-  readonly #reject: (error: unknown) => void
-  constructor(
-    resolve: (result: IteratorResult<ServerSentEvent>) => void,
-    reject: (error: unknown) => void,
-  ) {
-    this.#resolve = resolve
-    this.#reject = reject
-  }
-  receive(result: IteratorResult<unknown>): void {
-    this.#resolve(result as IteratorResult<ServerSentEvent>)
-  }
-  receiveError(error: unknown): void {
-    this.#reject(error)
-  }
-}
 
 /**
  * A live subscription to one or more topics: content for `EventSourceResponse` and
@@ -434,10 +415,7 @@ export class Subscription
 
   /** The iterator's `next()`, for reading the subscription by hand. @internal */
   next(): Promise<IteratorResult<ServerSentEvent>> {
-    return new Promise((resolve, reject) => {
-      const result = this[pullInto](new PromisedRead(resolve, reject))
-      if (result) resolve(result)
-    })
+    return nextByHand(this)
   }
 
   /** The iterator's `return()`: the reading stream went away. @internal */

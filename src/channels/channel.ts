@@ -6,7 +6,7 @@
  */
 
 import { invalidOption, SseError } from '../errors.ts'
-import { type Puller, pullInto, type Receiver } from '../stream/source.ts'
+import { nextByHand, type Puller, pullInto, type Receiver } from '../stream/source.ts'
 import { Deque } from '../util/deque.ts'
 
 /**
@@ -40,20 +40,6 @@ interface Waiter<T> {
 }
 
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined }
-
-/** A reader of `next()` (iterating the channel by hand): the receiver settles its promise. */
-class PromisedRead<T> implements Receiver {
-  readonly #resolve: (result: IteratorResult<T>) => void
-  constructor(resolve: (result: IteratorResult<T>) => void) {
-    this.#resolve = resolve
-  }
-  receive(result: IteratorResult<unknown>): void {
-    this.#resolve(result as IteratorResult<T>)
-  }
-  receiveError(): void {
-    // A channel never fails its reader.
-  }
-}
 
 // The queue and the waiting senders are made on first use, and the flags share one field: an
 // idle channel (one per connected client, nothing sent yet) is one small object.
@@ -180,11 +166,7 @@ class BoundedChannel<T> implements Channel<T>, AsyncIterator<T>, Puller {
 
   /** The iterator's `next()`, for reading the channel by hand. @internal */
   next(): Promise<IteratorResult<T>> {
-    const result = this.#take()
-    if (result) return Promise.resolve(result)
-    return new Promise((resolve) => {
-      this.#reader = new PromisedRead(resolve)
-    })
+    return nextByHand(this)
   }
 
   /** The iterator's `return()`: the reading stream went away. @internal */

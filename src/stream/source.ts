@@ -37,6 +37,38 @@ export interface Puller {
   return?(): unknown
 }
 
+/** A read by hand (`next()`), settling its promise with what the source hands over. */
+class PromisedRead implements Receiver {
+  readonly #resolve: (result: IteratorResult<unknown>) => void
+  readonly #reject: (error: unknown) => void
+  constructor(
+    resolve: (result: IteratorResult<unknown>) => void,
+    reject: (error: unknown) => void,
+  ) {
+    this.#resolve = resolve
+    this.#reject = reject
+  }
+  receive(result: IteratorResult<unknown>): void {
+    this.#resolve(result)
+  }
+  receiveError(error: unknown): void {
+    this.#reject(error)
+  }
+}
+
+/**
+ * `next()` of an async iterator that reads through {@link pullInto} (a channel, a
+ * subscription): the same read, as a promise, for code that iterates it by hand.
+ */
+export function nextByHand<T>(source: Puller): Promise<IteratorResult<T>> {
+  return new Promise((resolve, reject) => {
+    const result = source[pullInto](
+      new PromisedRead(resolve as (result: IteratorResult<unknown>) => void, reject),
+    )
+    if (result) resolve(result as IteratorResult<T>)
+  })
+}
+
 /** Whether `value` has a callable `then`: a promise or any thenable. */
 export function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (
