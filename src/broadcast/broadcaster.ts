@@ -6,6 +6,7 @@
 
 import type { Serializer, ServerSentEvent } from '../encoder/encode.ts'
 import { describe, invalidOption, SseError } from '../errors.ts'
+import { unref } from '../stream/delay.ts'
 import { scheduleAfterBurst } from '../stream/schedule.ts'
 import type { Broker, BrokerMessage, BrokerSink, HistoryRead } from './broker.ts'
 import { formatEventId } from './event-id.ts'
@@ -564,7 +565,7 @@ export class Broadcaster {
         this.#syncRetry = undefined
         void this.#runResync()
       }, delay)
-      ;(this.#syncRetry as { unref?: () => void }).unref?.()
+      unref(this.#syncRetry)
     }
   }
 

@@ -1,5 +1,6 @@
 /**
- * Checks a duration option against what a timer can actually wait.
+ * Durations and timers: checks a duration option against what a timer can actually wait, and
+ * keeps a timer from holding the process open.
  *
  * @internal
  * @module
@@ -25,4 +26,9 @@ export function checkDelay(name: string, value: unknown, alternative = ''): numb
     )
   }
   return value
+}
+
+/** Keeps a timer from holding the process open, where the runtime supports it. */
+export function unref(timer: unknown): void {
+  ;(timer as { unref?: () => void }).unref?.()
 }

@@ -11,6 +11,8 @@
  * @module
  */
 
+import { unref } from './delay.ts'
+
 /** A stream with a keep-alive deadline. */
 export interface KeepAlive {
   /** Where it sits in the heap; `-1` when not scheduled. Maintained by the scheduler. */
@@ -21,11 +23,6 @@ export interface KeepAlive {
 
 /** Milliseconds on a monotonic clock, whole (a small integer, stored without a box). */
 export const clock = (): number => Math.floor(performance.now())
-
-/** Keeps a timer from holding the process open, where the runtime supports it. */
-export function unref(timer: unknown): void {
-  ;(timer as { unref?: () => void }).unref?.()
-}
 
 class KeepAliveScheduler {
   readonly #entries: KeepAlive[] = []

@@ -18,7 +18,8 @@ import {
 } from '../encoder/encode.ts'
 import { describe, SseError } from '../errors.ts'
 import type { ShutdownTarget } from '../shutdown/registry.ts'
-import { clock, type KeepAlive, keepAlive, unref } from './keepalive.ts'
+import { unref } from './delay.ts'
+import { clock, type KeepAlive, keepAlive } from './keepalive.ts'
 import type { ResolvedOptions } from './options.ts'
 import { scheduleAfterBurst } from './schedule.ts'
 import { isThenable, openContent, type Puller, pullInto, type Receiver } from './source.ts'
@@ -240,7 +241,7 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
   }
 
   #begin(): void {
-    if (this.#isClosed()) return
+    if (this.ended) return
     const { registry, retry, ping, dataSender, sep } = this.#options
     if (!registry.add(this)) {
       this.#finish('shutdown')
@@ -405,10 +406,6 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
   #abortReason(): unknown {
     const known = this.#abort
     return typeof known === 'object' ? known.signal.reason : known
-  }
-
-  #isClosed(): boolean {
-    return this.#state === State.Closed
   }
 
   // ---- writing ----------------------------------------------------------------------------
