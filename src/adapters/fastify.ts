@@ -94,30 +94,20 @@ function streamReply(
   options: FastifySseOptions,
 ): Promise<CloseReason> {
   const request = reply.request
-  const resolved = resolveOptions(optionsFor(reply, options))
-  if (typeof content !== 'function') {
-    const closed = streamResponse(request.raw, reply.raw, content, resolved, request)
-    // Content that is not a function cannot fail any more: from here the response is ours.
-    // Fastify neither sends nor serializes anything, but still runs its onResponse hooks and
-    // logs the request when the response ends.
-    reply.hijack()
-    return closed
-  }
   let hijacked = false
   const hijack = () => {
     if (hijacked) return
     hijacked = true
+    // From here on the response is ours: Fastify neither sends nor serializes anything, but
+    // still runs its onResponse hooks and logs the request when the response ends.
     reply.hijack()
   }
-  const closed = streamResponse(
-    request.raw,
-    reply.raw,
-    readyThenHijack(content, hijack),
-    resolved,
-    request,
-  )
-  // A connection limit that turned the request away has answered 503 already.
-  if (reply.raw.headersSent) hijack()
+  const run = typeof content === 'function' ? readyThenHijack(content, hijack) : content
+  const resolved = resolveOptions(optionsFor(reply, options))
+  const closed = streamResponse(request.raw, reply.raw, run, resolved, request)
+  // Content that is not a function cannot fail any more; and a connection limit that turned the
+  // request away has answered 503 already. Either way Fastify must not send anything now.
+  if (typeof content !== 'function' || reply.raw.headersSent) hijack()
   return closed
 }
 
