@@ -1,6 +1,6 @@
 /**
  * Leaks, fast tier: 1 000 connect/disconnect cycles per transport with clients leaving at random
- * moments. The 10 000-cycle run is test/stress/leaks.stress.test.ts (`npm run test:stress`).
+ * moments. The 10 000-cycle run is test/stress/leaks.stress.ts (`npm run test:stress`).
  */
 
 import { afterEach, expect, test } from 'vitest'

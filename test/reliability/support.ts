@@ -4,9 +4,9 @@
  */
 
 import { request as httpRequest, type IncomingMessage } from 'node:http'
-import { connect, type Socket } from 'node:net'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
+import { sleep, waitFor } from '../helpers/servers.ts'
 
 /** An open event stream as a `node:http` client sees it. */
 export interface OpenStream {
@@ -60,34 +60,10 @@ export async function fetchText(url: string, headers: Record<string, string> = {
   return { status: stream.res.statusCode ?? 0, headers: stream.res.headers, body: stream.text() }
 }
 
-/**
- * A raw TCP client that sends a GET and then never reads: the kernel buffers fill, then the
- * server's writes stop draining — a frozen browser tab, a stuck proxy.
- */
-export function stuckClient(port: number, path = '/'): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ port, host: '127.0.0.1' }, () => {
-      socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n`)
-      // Stop reading at once: nothing leaves the receive buffer from now on.
-      socket.pause()
-      resolve(socket)
-    })
-    socket.on('error', () => {})
-    socket.once('error', reject)
-  })
-}
-
-/** Resolves after `ms` milliseconds. */
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-
-/** Polls `predicate` every 10 ms until it holds; throws after `timeout` ms, naming `what`. */
-export async function until(predicate: () => boolean, timeout: number, what: string) {
-  const start = Date.now()
-  while (!predicate()) {
-    if (Date.now() - start > timeout) throw new Error(`until: ${what} not met in ${timeout} ms`)
-    await sleep(10)
-  }
-}
+// The shared helpers, under the names these suites use: a raw client that sends a GET and then
+// never reads (a frozen tab, a stuck proxy), a delay, and polling until a condition holds.
+export { stalledClient as stuckClient } from '../helpers/streams.ts'
+export { sleep, waitFor as until }
 
 /** Active handles and requests other than the ones every test process has. */
 export function openHandles(): string[] {
