@@ -133,9 +133,12 @@ function openMany(
       const decoder = setup(socket, index)
       let headSeen = false
       socket.on('data', (buf: Buffer) => {
+        // One clock reading per read from the socket: every event in it arrived together.
+        receivedAt = nowMicros()
         decoder.feed(buf)
-        if (!headSeen && (decoder as unknown as { headSeen?: boolean }).headSeen) {
+        if (!headSeen && decoder.headSeen) {
           headSeen = true
+          if (decoder.status !== 200) badStatus++
           ready++
           if (ready === count) {
             clearTimeout(timer)
@@ -160,20 +163,13 @@ function openMany(
   })
 }
 
-/** A decoder that marks when its head was read and ignores the body. */
-function headOnly(onStatus: (status: number) => void) {
-  const decoder = new ResponseDecoder({
-    head: (status) => {
-      onStatus(status)
-      ;(decoder as unknown as { headSeen: boolean }).headSeen = true
-    },
-    body: () => {},
-    end: () => {},
-  })
-  return decoder
-}
+/** A decoder that reads the head and ignores the body. */
+const headOnly = () => new ResponseDecoder({ head() {}, body() {}, end() {} })
 
+/** Non-200 answers seen by `openMany` since the last reset. */
 let badStatus = 0
+/** When the socket read being decoded arrived (µs): set once per read, before decoding. */
+let receivedAt = 0
 
 /** Broadcast round state: what every subscriber must receive next. */
 const round = {
@@ -191,7 +187,6 @@ const round = {
 
 function subscriberDecoder(): ResponseDecoder {
   let received = 0
-  let now = 0
   const fail = (message: string) => {
     round.error ??= message
   }
@@ -209,27 +204,19 @@ function subscriberDecoder(): ResponseDecoder {
     }
     const sent = readNumber(buf, start + INDEX_DIGITS, TIME_DIGITS)
     if (received === 0 && sent < round.firstPublish) round.firstPublish = sent
-    round.latencies[round.filled++] = now - sent
-    if (now > round.lastReceipt) round.lastReceipt = now
+    round.latencies[round.filled++] = receivedAt - sent
+    if (receivedAt > round.lastReceipt) round.lastReceipt = receivedAt
     received++
     if (received === events) {
       round.complete++
       if (round.complete === round.subscribers) round.done?.()
     }
   })
-  const decoder = new ResponseDecoder({
-    head: (status) => {
-      if (status !== 200) badStatus++
-      ;(decoder as unknown as { headSeen: boolean }).headSeen = true
-    },
-    body: (buf, start, end) => {
-      // One clock reading per read from the socket: every event in it arrived together.
-      now = nowMicros()
-      lines.feed(buf, start, end)
-    },
+  return new ResponseDecoder({
+    head() {},
+    body: (buf, start, end) => lines.feed(buf, start, end),
     end: () => fail('broadcast: a subscriber stream ended'),
   })
-  return decoder
 }
 
 answer({
@@ -238,11 +225,7 @@ answer({
   /** Opens idle connections until `total` are open (adds to those already held). */
   idle: async ({ port, total, timeout }: { port: number; total: number; timeout: number }) => {
     badStatus = 0
-    const result = await openMany(port, '/idle', total - held.length, timeout, () =>
-      headOnly((status) => {
-        if (status !== 200) badStatus++
-      }),
-    )
+    const result = await openMany(port, '/idle', total - held.length, timeout, headOnly)
     if (badStatus > 0) throw new Error(`bench: ${badStatus} idle connections got a non-200 status`)
     return { open: held.length, ms: result.ms }
   },

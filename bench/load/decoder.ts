@@ -33,6 +33,14 @@ export class ResponseDecoder {
     this.#on = handlers
   }
 
+  /** The response's status, once its head has been read (`0` before). */
+  status = 0
+
+  /** Whether the head has been read. */
+  get headSeen(): boolean {
+    return this.#state !== State.Head
+  }
+
   /** Whether the final chunk has been read. */
   get done(): boolean {
     return this.#state === State.Done
@@ -56,6 +64,7 @@ export class ResponseDecoder {
           const status = Number(headText.slice(9, 12))
           const lower = headText.toLowerCase()
           this.#state = lower.includes('transfer-encoding: chunked') ? State.Size : State.Raw
+          this.status = status
           this.#on.head(status, headText)
           break
         }
