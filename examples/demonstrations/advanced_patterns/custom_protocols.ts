@@ -24,7 +24,12 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { serve } from '@hono/node-server'
 import { Hono } from 'hono'
-import { EventSourceResponse, ServerSentEvent, type StreamContext } from '../../../src/index.ts'
+import {
+  EventSourceResponse,
+  installShutdownHandlers,
+  ServerSentEvent,
+  type StreamContext,
+} from '../../../src/index.ts'
 
 const tick = Number(process.env.TICK_MS ?? 500)
 const cycles = Number(process.env.CYCLES ?? 20)
@@ -136,4 +141,5 @@ const server = serve(
     console.log(`  curl -N http://127.0.0.1:${info.port}/protocols/task`)
   },
 )
-process.on('SIGINT', () => server.close(() => process.exit(0)))
+// Ctrl+C or SIGTERM: open streams end cleanly, then the server closes and the process exits.
+installShutdownHandlers(server)
