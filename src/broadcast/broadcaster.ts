@@ -6,10 +6,16 @@
 
 import type { Serializer, ServerSentEvent } from '../encoder/encode.ts'
 import { describe, invalidOption, SseError } from '../errors.ts'
-import { unref } from '../stream/delay.ts'
 import { scheduleAfterBurst } from '../stream/schedule.ts'
-import type { Broker, BrokerMessage, BrokerSink, HistoryRead } from './broker.ts'
+import {
+  type Broker,
+  type BrokerMessage,
+  type BrokerSink,
+  type HistoryRead,
+  READ_PAGE,
+} from './broker.ts'
 import { formatEventId } from './event-id.ts'
+import { LiveFeed } from './live-feed.ts'
 import { MemoryBroker } from './memory-broker.ts'
 import { type BroadcastItem, fromPayload, toPayload } from './payload.ts'
 import {
@@ -40,6 +46,14 @@ export interface BroadcasterOptions {
    * @defaultValue `1000`
    */
   queue?: number | undefined
+  /**
+   * The most missed events a reconnecting client is sent from the history. A client that
+   * missed more (a tab asleep for hours on a busy topic) receives the {@link RESET_EVENT} with
+   * reason `'expired'` instead, as when its position is older than the history: it reloads
+   * instead of being replayed a backlog that this process would have to hold in memory.
+   * @defaultValue `10000`
+   */
+  maxResume?: number | undefined
   /**
    * The most topics one subscription may cover. Topics often come from the request (a query
    * string, a POST body), so this bounds what one client can make the process hold and scan.
@@ -106,14 +120,13 @@ const OPTION_KEYS = new Set([
   'broker',
   'history',
   'queue',
+  'maxResume',
   'maxTopics',
   'overflow',
   'serialize',
   'onError',
 ])
 const SUBSCRIBE_KEYS = new Set(['lastEventId', 'signal', 'filter', 'request'])
-// Live messages held while catching up after an interruption; past this, read again instead.
-const MAX_PENDING = 10_000
 // Recent decoded events, so replays to many reconnecting clients share one encoding. Bounded
 // in count and in text, so large events cannot make it hold much memory.
 const MAX_DECODED = 4096
@@ -192,6 +205,7 @@ export class Broadcaster {
   readonly #history: number
   readonly #capacity: number
   readonly #maxTopics: number
+  readonly #maxResume: number
   readonly #overflow: OverflowPolicy
   readonly #serialize: Serializer | undefined
   readonly #onError: (error: unknown) => void
@@ -208,18 +222,20 @@ export class Broadcaster {
   }
 
   // The process-wide live feed: messages of every listened topic, in seq order.
-  #epoch: string | undefined
-  #lastSeq = 0
-  #syncing = false
-  /** Live delivery was interrupted: hold live messages until a resync has read the gap. */
-  #holding = false
-  /** Subscription setups waiting for a catch-up to finish. */
-  #afterSync: Array<() => void> = []
-  #syncAgain = false
-  #syncRetry: ReturnType<typeof setTimeout> | undefined
-  #syncFailures = 0
-  #pending: BrokerMessage[] = []
-  #pendingOverflow = false
+  readonly #feed = new LiveFeed({
+    topics: () => [...this.#topics.keys()],
+    read: (topics, after) => this.#broker.read(topics, after, READ_PAGE),
+    deliver: (message) => this.#deliver(message),
+    epochChanged: (epoch) => {
+      for (const subscription of this.#subscriptions) subscription.epochChanged(epoch)
+    },
+    checkTrimmed: (read) => {
+      for (const subscription of this.#subscriptions) {
+        subscription.checkTrimmed(read.epoch, read.head, read.trimmed)
+      }
+    },
+    report: (error) => this.#report(error),
+  })
   #closed = false
 
   /**
@@ -239,6 +255,7 @@ export class Broadcaster {
     this.#history = checkCount('history', options.history, 1000, 0)
     this.#capacity = checkCount('queue', options.queue, 1000, 1)
     this.#maxTopics = checkCount('maxTopics', options.maxTopics, 1000, 1)
+    this.#maxResume = checkCount('maxResume', options.maxResume, 10_000, 0)
     const overflow = options.overflow ?? 'disconnect'
     if (overflow !== 'disconnect' && overflow !== 'drop-oldest') {
       invalidOption('overflow', '"disconnect" or "drop-oldest"', overflow)
@@ -253,12 +270,11 @@ export class Broadcaster {
     }
     this.#onError =
       options.onError ?? ((error) => console.error('[oven-sse] broadcaster error:', error))
+    const feed = this.#feed
     const sink: BrokerSink = {
-      message: (message) => this.#onMessage(message),
-      interrupted: () => {
-        this.#holding = true
-      },
-      resync: () => this.#resync(),
+      message: (message) => feed.message(message),
+      interrupted: () => feed.interrupted(),
+      resync: () => feed.resync(),
     }
     this.#broker.attach(sink)
   }
@@ -338,6 +354,7 @@ export class Broadcaster {
     const subscription = new Subscription(this.#host, {
       topics: unique,
       capacity: this.#capacity,
+      maxResume: this.#maxResume,
       overflow: this.#overflow,
       filter,
       lastEventId,
@@ -372,8 +389,7 @@ export class Broadcaster {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    if (this.#syncRetry !== undefined) clearTimeout(this.#syncRetry)
-    this.#endSync()
+    this.#feed.close()
     for (const subscription of [...this.#subscriptions]) subscription.close()
     await this.#broker.close()
   }
@@ -384,16 +400,28 @@ export class Broadcaster {
     stats: this.#stats,
     join: (subscription) => this.#join(subscription),
     leave: (subscription) => this.#leave(subscription),
-    read: (topics, after) => this.#read(topics, after),
+    read: (topics, after, limit) => this.#read(topics, after, limit),
     decode: (message) => this.#decode(message),
     scheduleWake: (subscription) => {
       this.#toWake.push(subscription)
       // Woken once per burst: events published together reach each stream together.
       if (this.#toWake.length === 1) scheduleAfterBurst(this.#wakeAll, undefined)
     },
+    // After the delivery loop that overflowed them: a microtask runs once the loop is over.
+    afterDelivery: (drop) => {
+      this.#toDrop.push(drop)
+      if (this.#toDrop.length === 1) queueMicrotask(this.#dropAll)
+    },
   }
 
   #toWake: Subscription[] = []
+  #toDrop: Array<() => void> = []
+
+  readonly #dropAll = (): void => {
+    const drops = this.#toDrop
+    this.#toDrop = []
+    for (const drop of drops) drop()
+  }
 
   readonly #wakeAll = (): void => {
     const woken = this.#toWake
@@ -436,14 +464,13 @@ export class Broadcaster {
     }
   }
 
-  async #read(topics: readonly string[], after: number): Promise<HistoryRead> {
+  async #read(topics: readonly string[], after: number, limit: number): Promise<HistoryRead> {
     // A subscription reads after a catch-up in progress has finished: the catch-up's snapshot
     // may predate the subscription's topics, and the held live messages it then releases must
     // not race the subscription's own read.
-    if (this.#syncing) await new Promise<void>((resolve) => this.#afterSync.push(resolve))
-    const read = await this.#broker.read(topics, after)
-    if (this.#epoch === undefined) this.#epoch = read.epoch
-    else if (read.epoch !== this.#epoch) this.#resync()
+    await this.#feed.whenCaughtUp()
+    const read = await this.#broker.read(topics, after, limit)
+    this.#feed.sawEpoch(read.epoch)
     return read
   }
 
@@ -463,28 +490,10 @@ export class Broadcaster {
     return event
   }
 
-  // ---- the live feed ------------------------------------------------------------------------
+  // ---- delivery -----------------------------------------------------------------------------
 
-  #onMessage(message: BrokerMessage): void {
-    if (this.#syncing || this.#holding) {
-      if (this.#pending.length < MAX_PENDING) this.#pending.push(message)
-      else this.#pendingOverflow = true
-      return
-    }
-    this.#accept(message)
-  }
-
-  #accept(message: BrokerMessage): void {
-    if (message.epoch !== this.#epoch) {
-      if (this.#epoch !== undefined) {
-        // The broker's history was replaced under us (a flush): catch up from the new one.
-        this.#resync()
-        return
-      }
-      this.#epoch = message.epoch
-    }
-    if (message.seq <= this.#lastSeq) return
-    this.#lastSeq = message.seq
+  /** A live message, in order (see `LiveFeed`): to every subscriber of its topic here. */
+  #deliver(message: BrokerMessage): void {
     const topic = this.#topics.get(message.topic)
     if (!topic || topic.subscriptions.size === 0) return
     let event: ServerSentEvent
@@ -495,78 +504,6 @@ export class Broadcaster {
       return
     }
     for (const subscription of topic.subscriptions) subscription.offer(message, event)
-  }
-
-  /** Live delivery may have missed messages: read them from the history, holding live ones. */
-  #resync(): void {
-    if (this.#closed) return
-    if (this.#syncing) {
-      this.#syncAgain = true
-      if (this.#syncRetry !== undefined) {
-        // Waiting to retry after a failure, and the broker says it is back: retry now.
-        clearTimeout(this.#syncRetry)
-        this.#syncRetry = undefined
-        void this.#runResync()
-      }
-      return
-    }
-    this.#syncing = true
-    void this.#runResync()
-  }
-
-  #endSync(): void {
-    this.#syncing = false
-    this.#holding = false
-    for (const resolve of this.#afterSync.splice(0)) resolve()
-  }
-
-  async #runResync(): Promise<void> {
-    try {
-      do {
-        this.#syncAgain = false
-        const topics = [...this.#topics.keys()]
-        let read = await this.#broker.read(topics, this.#lastSeq)
-        if (this.#closed) return
-        if (this.#epoch !== undefined && read.epoch !== this.#epoch) {
-          // A new history: all of it is new to this process.
-          if (this.#lastSeq !== 0) read = await this.#broker.read(topics, 0)
-          if (this.#closed) return
-          this.#epoch = read.epoch
-          this.#lastSeq = 0
-          for (const subscription of this.#subscriptions) subscription.epochChanged(read.epoch)
-        }
-        this.#epoch = read.epoch
-        for (const subscription of this.#subscriptions) {
-          subscription.checkTrimmed(read.epoch, read.head, read.trimmed)
-        }
-        for (const message of read.messages) this.#accept(message)
-        if (read.head > this.#lastSeq) this.#lastSeq = read.head
-        const pending = this.#pending
-        this.#pending = []
-        if (this.#pendingOverflow) {
-          this.#pendingOverflow = false
-          this.#syncAgain = true
-          continue
-        }
-        for (const message of pending) this.#accept(message)
-      } while (this.#syncAgain && !this.#closed)
-      this.#syncFailures = 0
-      this.#endSync()
-    } catch (error) {
-      // The broker is still unreachable: try again shortly, or as soon as it reports that it
-      // is back. Live messages keep being held, bounded, meanwhile.
-      this.#report(error)
-      if (this.#closed) {
-        this.#endSync()
-        return
-      }
-      const delay = Math.min(100 * 2 ** this.#syncFailures++, 5000)
-      this.#syncRetry = setTimeout(() => {
-        this.#syncRetry = undefined
-        void this.#runResync()
-      }, delay)
-      unref(this.#syncRetry)
-    }
   }
 
   #report(error: unknown): void {

@@ -33,14 +33,22 @@ export interface BrokerMessage {
   readonly payload: string
 }
 
-/** What {@link Broker.read} returns: a consistent snapshot of the history. */
+/** What {@link Broker.read} returns: one page of a consistent snapshot of the history. */
 export interface HistoryRead {
   /** The current epoch. Created by the read when the broker had none (after a flush). */
   readonly epoch: string
   /** The highest `seq` assigned in this epoch so far (`0` when none). */
   readonly head: number
-  /** The requested topics' messages with `seq` greater than `after`, in `seq` order. */
+  /**
+   * The requested topics' messages with `after < seq <= through`, in `seq` order: every one of
+   * them, so the next page starts after `through`.
+   */
   readonly messages: readonly BrokerMessage[]
+  /**
+   * How far this page reaches: `head` when it holds everything after `after`. Smaller when the
+   * page was cut at the read's `limit`.
+   */
+  readonly through: number
   /**
    * Per requested topic, the `seq` of the newest message the history has dropped (`0` when it
    * has dropped none): a reader positioned before that has missed something for good.
@@ -71,8 +79,61 @@ export interface Broker {
   listen(topic: string): Promise<void>
   /** Stops live delivery of `topic`. */
   unlisten(topic: string): Promise<void>
-  /** Reads the history of `topics` after `after`, with the current epoch and head. */
-  read(topics: readonly string[], after: number): Promise<HistoryRead>
+  /**
+   * Reads one page of the history of `topics` after `after`, with the current epoch, head and
+   * trim points. The page holds at most about `limit` messages (at least one per topic that
+   * has any, so every read makes progress) and is a complete prefix: see
+   * {@link HistoryRead.through}. With `limit` 0 it holds none: only the epoch, head and trim
+   * points are read, which is cheap whatever the history holds.
+   */
+  read(topics: readonly string[], after: number, limit: number): Promise<HistoryRead>
   /** Releases connections and timers. */
   close(): Promise<void>
+}
+
+/**
+ * Messages per history read, for a resume or a catch-up: a far-back one is read in pages, so no
+ * single read holds the broker (Redis serves every client from one thread) for long. Measured
+ * on Redis 7: about 6 µs per entry read.
+ *
+ * @internal
+ */
+export const READ_PAGE = 1000
+
+/**
+ * Cuts per-topic reads into one page: `lists` holds, per topic, its first messages after the
+ * read's position (at most `perTopic` each, ascending). A topic that filled its share may have
+ * more, so the page reaches only to the lowest last `seq` among those: below that, every
+ * message of every topic is in hand. Shared by the brokers so they page alike.
+ *
+ * @internal
+ */
+export function cutPage(
+  lists: ReadonlyArray<readonly BrokerMessage[]>,
+  perTopic: number,
+  after: number,
+  head: number,
+): { messages: BrokerMessage[]; through: number } {
+  // Nothing read (limit 0): the page covers nothing beyond `after`.
+  if (perTopic === 0) return { messages: [], through: Math.min(after, head) }
+  let through = head
+  for (const list of lists) {
+    if (list.length >= perTopic && list.length > 0) {
+      through = Math.min(through, list[list.length - 1]!.seq)
+    }
+  }
+  const messages: BrokerMessage[] = []
+  for (const list of lists) {
+    for (const message of list) {
+      if (message.seq > through) break
+      messages.push(message)
+    }
+  }
+  if (lists.length > 1) messages.sort((a, b) => a.seq - b.seq)
+  return { messages, through }
+}
+
+/** How many messages per topic a page of `limit` reads for `topics` topics. @internal */
+export function pageShare(limit: number, topics: number): number {
+  return limit <= 0 ? 0 : Math.max(1, Math.ceil(limit / Math.max(topics, 1)))
 }

@@ -6,7 +6,14 @@
 
 import { SseError } from '../errors.ts'
 import { Deque } from '../util/deque.ts'
-import type { Broker, BrokerMessage, BrokerSink, HistoryRead } from './broker.ts'
+import {
+  type Broker,
+  type BrokerMessage,
+  type BrokerSink,
+  cutPage,
+  type HistoryRead,
+  pageShare,
+} from './broker.ts'
 import { newEpoch, type Position } from './event-id.ts'
 
 interface TopicHistory {
@@ -69,13 +76,14 @@ export class MemoryBroker implements Broker {
     return Promise.resolve()
   }
 
-  read(topics: readonly string[], after: number): Promise<HistoryRead> {
-    const messages: BrokerMessage[] = []
+  read(topics: readonly string[], after: number, limit: number): Promise<HistoryRead> {
+    const perTopic = pageShare(limit, topics.length)
+    const lists: BrokerMessage[][] = []
     const trimmed = new Map<string, number>()
     for (const topic of topics) {
       const entry = this.#histories.get(topic)
       trimmed.set(topic, entry?.trimmed ?? 0)
-      if (!entry) continue
+      if (!entry || perTopic === 0) continue
       const list = entry.messages
       // Binary search for the first message after `after`: seqs ascend within a topic.
       let low = 0
@@ -85,10 +93,12 @@ export class MemoryBroker implements Broker {
         if (list.at(mid).seq <= after) low = mid + 1
         else high = mid
       }
-      for (let i = low; i < list.size; i++) messages.push(list.at(i))
+      const page: BrokerMessage[] = []
+      for (let i = low; i < list.size && page.length < perTopic; i++) page.push(list.at(i))
+      lists.push(page)
     }
-    if (topics.length > 1) messages.sort((a, b) => a.seq - b.seq)
-    return Promise.resolve({ epoch: this.#epoch, head: this.#seq, messages, trimmed })
+    const { messages, through } = cutPage(lists, perTopic, after, this.#seq)
+    return Promise.resolve({ epoch: this.#epoch, head: this.#seq, messages, through, trimmed })
   }
 
   close(): Promise<void> {

@@ -22,7 +22,14 @@ import { createHash } from 'node:crypto'
 import { createClient } from 'redis'
 import { describe, invalidOption, SseError } from '../errors.ts'
 import { MAX_DELAY } from '../stream/delay.ts'
-import type { Broker, BrokerMessage, BrokerSink, HistoryRead } from './broker.ts'
+import {
+  type Broker,
+  type BrokerMessage,
+  type BrokerSink,
+  cutPage,
+  type HistoryRead,
+  pageShare,
+} from './broker.ts'
 import { newEpoch, type Position } from './event-id.ts'
 
 /**
@@ -95,8 +102,9 @@ redis.call('PUBLISH', ARGV[5], epoch .. ' ' .. seq .. ' ' .. ARGV[4])
 return {epoch, seq}
 `
 
-// KEYS: epoch, seq, trim, then one history key per topic. ARGV: candidate epoch, after, then
-// the topics (hash fields of trim).
+// KEYS: epoch, seq, trim, then one history key per topic. ARGV: candidate epoch, after, the
+// most entries to read per topic (0: none), then the topics (hash fields of trim). Bounded: one
+// page, so a resume far back never blocks Redis for long (see `Broker.read`).
 const READ_SCRIPT = `
 local epoch = redis.call('GET', KEYS[1])
 if not epoch then
@@ -105,11 +113,16 @@ if not epoch then
 end
 local head = tonumber(redis.call('GET', KEYS[2]) or '0')
 local from = (tonumber(ARGV[2]) + 1) .. '-0'
+local count = tonumber(ARGV[3])
 local trimmed = {}
 local entries = {}
 for i = 4, #KEYS do
-  trimmed[i - 3] = tonumber(redis.call('HGET', KEYS[3], ARGV[i - 1]) or '0')
-  entries[i - 3] = redis.call('XRANGE', KEYS[i], from, '+')
+  trimmed[i - 3] = tonumber(redis.call('HGET', KEYS[3], ARGV[i]) or '0')
+  if count > 0 then
+    entries[i - 3] = redis.call('XRANGE', KEYS[i], from, '+', 'COUNT', count)
+  else
+    entries[i - 3] = {}
+  end
 end
 return {epoch, head, trimmed, entries}
 `
@@ -253,8 +266,9 @@ export class RedisBroker implements Broker {
     await this.#listener.unsubscribe(this.#channelPrefix + topic, this.#onMessage)
   }
 
-  async read(topics: readonly string[], after: number): Promise<HistoryRead> {
+  async read(topics: readonly string[], after: number, limit: number): Promise<HistoryRead> {
     await this.#waitFirstConnection()
+    const perTopic = pageShare(limit, topics.length)
     let reply: unknown
     try {
       reply = await this.#eval(
@@ -266,28 +280,33 @@ export class RedisBroker implements Broker {
           this.#key('trim'),
           ...topics.map((topic) => this.#key(`h:${topic}`)),
         ],
-        [newEpoch(), String(after), ...topics],
+        [newEpoch(), String(after), String(perTopic), ...topics],
       )
     } catch (cause) {
       throw brokerError('Redis history read failed', cause)
     }
-    const [epochReply, head, trimmedList, entryLists] = reply as [
+    const [epochReply, headReply, trimmedList, entryLists] = reply as [
       string,
       number,
       number[],
       Array<Array<[string, string[]]>>,
     ]
     const epoch = String(epochReply)
-    const messages: BrokerMessage[] = []
+    const head = Number(headReply)
     const trimmed = new Map<string, number>()
-    topics.forEach((topic, index) => {
+    const lists = topics.map((topic, index) => {
       trimmed.set(topic, Number(trimmedList[index] ?? 0))
-      for (const [id, fields] of entryLists[index] ?? []) {
-        messages.push({ topic, epoch, seq: Number.parseInt(id, 10), payload: String(fields[1]) })
-      }
+      return (entryLists[index] ?? []).map(
+        ([id, fields]): BrokerMessage => ({
+          topic,
+          epoch,
+          seq: Number.parseInt(id, 10),
+          payload: String(fields[1]),
+        }),
+      )
     })
-    if (topics.length > 1) messages.sort((a, b) => a.seq - b.seq)
-    return { epoch, head: Number(head), messages, trimmed }
+    const { messages, through } = cutPage(lists, perTopic, after, head)
+    return { epoch, head, messages, through, trimmed }
   }
 
   async close(): Promise<void> {
@@ -362,7 +381,10 @@ export class RedisBroker implements Broker {
       this.#listenerReadyOnce = true
       return
     }
-    if (this.#listened.size > 0) this.#sink?.resync()
+    // Always, whatever is listened to: the broadcaster holds live messages since the
+    // interruption, and only this call ends that (an instance with no subscribers now may
+    // have some by the time the next message arrives).
+    this.#sink?.resync()
   }
 
   readonly #onError = (error: unknown): void => {

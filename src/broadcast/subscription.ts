@@ -16,7 +16,7 @@ import { ServerSentEvent } from '../encoder/encode.ts'
 import { SseError } from '../errors.ts'
 import { dropClient, nextByHand, type Puller, pullInto, type Receiver } from '../stream/source.ts'
 import { Deque } from '../util/deque.ts'
-import type { BrokerMessage, HistoryRead } from './broker.ts'
+import { type BrokerMessage, type HistoryRead, READ_PAGE } from './broker.ts'
 import { formatEventId, parseEventId } from './event-id.ts'
 
 /**
@@ -72,18 +72,25 @@ export interface SubscriptionHost {
   join(subscription: Subscription): Promise<void>
   /** Unregisters. */
   leave(subscription: Subscription): void
-  /** Reads the broker history, noting the epoch it reports. */
-  read(topics: readonly string[], after: number): Promise<HistoryRead>
+  /** Reads a page of the broker history (see `Broker.read`), noting the epoch it reports. */
+  read(topics: readonly string[], after: number, limit: number): Promise<HistoryRead>
   /** The shared event for a message (one per message per process). */
   decode(message: BrokerMessage): ServerSentEvent
   /** Calls `subscription.wake()` soon, once for all subscriptions woken in the same burst. */
   scheduleWake(subscription: Subscription): void
+  /**
+   * Runs `drop` once the delivery in progress is over: dropping a client runs its stream's
+   * hooks, and no user callback may run inside a loop over the subscribers.
+   */
+  afterDelivery(drop: () => void): void
 }
 
 /** @internal */
 export interface SubscriptionConfig {
   topics: readonly string[]
   capacity: number
+  /** The most missed events a resume is sent; past it, the reset event. */
+  maxResume: number
   overflow: OverflowPolicy
   filter: BroadcastFilter | undefined
   lastEventId: string | undefined
@@ -124,6 +131,7 @@ export class Subscription
 
   readonly #host: SubscriptionHost
   readonly #capacity: number
+  readonly #maxResume: number
   readonly #overflow: OverflowPolicy
   readonly #filter: BroadcastFilter | undefined
   readonly #signal: AbortSignal | undefined
@@ -150,6 +158,7 @@ export class Subscription
     this.#host = host
     this.topics = config.topics
     this.#capacity = config.capacity
+    this.#maxResume = config.maxResume
     this.#overflow = config.overflow
     this.#filter = config.filter
     this.#signal = config.signal
@@ -206,42 +215,32 @@ export class Subscription
     try {
       await this.#host.join(this)
       if (this.closed) return
+      const wanted =
+        lastEventId === undefined || lastEventId === '' ? undefined : parseEventId(lastEventId)
+      // The epoch, head and trim points first: whether the client can resume is decided
+      // without reading any history, however far back it is.
+      const read = await this.#host.read(wanted ? this.topics : [], wanted?.seq ?? 0, 0)
+      if (this.closed) return
       if (lastEventId === undefined || lastEventId === '') {
         // A new subscriber starts from "now": the broker's head once listening is active.
-        const read = await this.#host.read([], 0)
         this.#epoch = read.epoch
         this.#last = read.head
+      } else if (!wanted || (read.epoch === wanted.epoch && wanted.seq > read.head)) {
+        this.#reset('invalid', read.epoch, read.head)
+      } else if (read.epoch !== wanted.epoch) {
+        this.#reset('lost', read.epoch, read.head)
+      } else if (this.#trimmedSince(read.trimmed, wanted.seq)) {
+        this.#reset('expired', read.epoch, read.head)
       } else {
-        const wanted = parseEventId(lastEventId)
-        const read = await this.#host.read(wanted ? this.topics : [], wanted?.seq ?? 0)
-        if (this.closed) return
-        if (!wanted || (read.epoch === wanted.epoch && wanted.seq > read.head)) {
-          this.#reset('invalid', read.epoch, read.head)
-        } else if (read.epoch !== wanted.epoch) {
-          this.#reset('lost', read.epoch, read.head)
-        } else if (this.#trimmedSince(read.trimmed, wanted.seq)) {
-          this.#reset('expired', read.epoch, read.head)
-        } else {
-          this.#epoch = read.epoch
-          this.#last = read.head
-          for (const message of read.messages) this.#backlog.push(message)
-        }
+        this.#epoch = read.epoch
+        this.#last = wanted.seq
+        await this.#readMissed()
       }
-      // Messages held during setup: re-read instead when too many arrived to hold.
+      // Messages held during setup: read them instead when too many arrived to hold.
       while (this.#heldOverflow && this.#state === State.Setup) {
         this.#heldOverflow = false
         this.#held = []
-        const read = await this.#host.read(this.topics, this.#last)
-        if (this.#state !== State.Setup) return
-        if (read.epoch !== this.#epoch) this.#reset('lost', read.epoch, read.head)
-        else if (this.#trimmedSince(read.trimmed, this.#last)) {
-          this.#reset('expired', read.epoch, read.head)
-        } else {
-          for (const message of read.messages) {
-            if (message.seq > this.#last) this.#backlog.push(message)
-          }
-          this.#last = Math.max(this.#last, read.head)
-        }
+        await this.#readMissed()
       }
       if (this.#state !== State.Setup) return
       // Synchronous from here: nothing can be held between this drain and going live.
@@ -257,6 +256,38 @@ export class Subscription
       this.#serveReader()
     } catch (error) {
       this.#fail(error)
+    }
+  }
+
+  /**
+   * Reads the history after `#last` into the backlog, page by page, up to the head. A client
+   * that missed more than `maxResume` events, or whose events the history dropped meanwhile,
+   * is sent the reset event instead.
+   */
+  async #readMissed(): Promise<void> {
+    for (;;) {
+      const read = await this.#host.read(this.topics, this.#last, READ_PAGE)
+      if (this.#state !== State.Setup) return
+      if (read.epoch !== this.#epoch) {
+        this.#backlog.clear()
+        this.#reset('lost', read.epoch, read.head)
+        return
+      }
+      if (this.#trimmedSince(read.trimmed, this.#last)) {
+        this.#backlog.clear()
+        this.#reset('expired', read.epoch, read.head)
+        return
+      }
+      for (const message of read.messages) {
+        if (message.seq > this.#last) this.#backlog.push(message)
+      }
+      if (this.#backlog.size > this.#maxResume) {
+        this.#backlog.clear()
+        this.#reset('expired', read.epoch, read.head)
+        return
+      }
+      this.#last = Math.max(this.#last, read.through)
+      if (read.through >= read.head) return
     }
   }
 
@@ -342,11 +373,13 @@ export class Subscription
       this.#host.stats.dropped++
       return
     }
-    // 'disconnect': free the queue now and drop the client at once, even if its stream is
-    // waiting on a socket it stopped reading; it reconnects and resumes from the history.
+    // 'disconnect': free the queue now and drop the client as soon as this delivery is over,
+    // even if its stream is waiting on a socket it stopped reading; it reconnects and resumes
+    // from the history.
     this.#host.stats.disconnected++
     this.#close()
-    this.#drop?.()
+    const drop = this.#drop
+    if (drop) this.#host.afterDelivery(drop)
   }
 
   // ---- the reading side -------------------------------------------------------------------

@@ -4,7 +4,7 @@
  */
 
 import { type ChildProcess, spawn } from 'node:child_process'
-import { rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -36,11 +36,15 @@ export function freePort(): Promise<number> {
   })
 }
 
-function launch(port: number): Promise<ChildProcess> {
+function launch(port: number, dir: string | undefined): Promise<ChildProcess> {
+  // With a directory: an append-only file synced on every write, so a kill loses nothing.
+  const persistence = dir
+    ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir]
+    : ['--appendonly', 'no']
   return new Promise((resolve, reject) => {
     const child = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     )
     let output = ''
@@ -115,12 +119,21 @@ async function reservePort(): Promise<{ port: number; release: () => Promise<voi
   throw new Error('No free port for redis-server in 200 tries')
 }
 
-/** Starts redis-server on a reserved port. Call `close()` in teardown. */
-export async function startRedis(): Promise<RedisServer> {
-  const { port, release } = await reservePort()
+/**
+ * Starts redis-server on a reserved port. Call `close()` in teardown. With `persist`, it keeps
+ * its data across `stop()` and `start()` (a restart that loses nothing); without, a restart
+ * starts empty.
+ */
+export async function startRedis(options: { persist?: boolean } = {}): Promise<RedisServer> {
+  const { port, release: releasePort } = await reservePort()
+  const dir = options.persist ? await mkdtemp(join(tmpdir(), 'oven-test-redis-')) : undefined
+  const release = async () => {
+    await releasePort()
+    if (dir) await rm(dir, { recursive: true, force: true })
+  }
   let child: ChildProcess | undefined
   try {
-    child = await launch(port)
+    child = await launch(port, dir)
   } catch (error) {
     await release()
     throw error
@@ -141,7 +154,7 @@ export async function startRedis(): Promise<RedisServer> {
       return child !== undefined
     },
     async start() {
-      if (!child) child = await launch(port)
+      if (!child) child = await launch(port, dir)
     },
     stop,
     async close() {

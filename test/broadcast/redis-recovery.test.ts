@@ -1,0 +1,107 @@
+/**
+ * Every interruption of a Redis broker's live feed ends, whatever this instance was listening
+ * to when it happened. An instance with no subscribers during a connection blip used to hold
+ * live messages forever afterwards: the catch-up that ends the hold was only asked for when
+ * some topic was listened to.
+ */
+
+import { createClient } from 'redis'
+import { afterEach, expect, test } from 'vitest'
+import { Broadcaster } from '../../src/index.ts'
+import { RedisBroker } from '../../src/redis.ts'
+import { readEvents } from '../../src/testing.ts'
+import { type RedisServer, startRedis } from '../helpers/redis.ts'
+import { closeAllServers, sleep } from '../helpers/servers.ts'
+import { hubServer } from './hub-server.ts'
+
+const cleanup: Array<() => Promise<unknown>> = []
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await step()
+  await closeAllServers()
+})
+
+/** The ids of the clients connected to `redis`, other than `admin` itself. */
+async function clientIds(admin: {
+  sendCommand(args: string[]): Promise<unknown>
+}): Promise<string[]> {
+  const list = String(await admin.sendCommand(['CLIENT', 'LIST']))
+  const own = String(await admin.sendCommand(['CLIENT', 'ID']))
+  return [...list.matchAll(/^id=(\d+)/gm)].map((match) => match[1]!).filter((id) => id !== own)
+}
+
+/** Waits until the broker's two connections are back: ids none of which is in `before`. */
+async function brokerReconnected(redis: RedisServer, before: string[]): Promise<void> {
+  const deadline = Date.now() + 10_000
+  let seen: string[] = []
+  while (Date.now() < deadline) {
+    const admin = createClient({ url: redis.url })
+    admin.on('error', () => {})
+    try {
+      await admin.connect()
+      seen = await clientIds(admin)
+      if (seen.length >= 2 && seen.every((id) => !before.includes(id))) return
+    } catch {
+      // Not up yet.
+    } finally {
+      if (admin.isOpen) await admin.close()
+    }
+    await sleep(20)
+  }
+  throw new Error(`the broker did not reconnect in 10 s (clients: ${seen.join(', ')})`)
+}
+
+async function setup(persist: boolean) {
+  const redis = await startRedis({ persist })
+  cleanup.push(() => redis.close())
+  const hub = new Broadcaster({
+    broker: new RedisBroker({ url: redis.url, commandTimeout: 2000 }),
+    onError: () => {},
+  })
+  cleanup.push(() => hub.close())
+  // The broker is connected (a publish went through) before the blip.
+  await hub.publish('warm-up', 'x')
+  const admin = createClient({ url: redis.url })
+  admin.on('error', () => {})
+  await admin.connect()
+  const before = await clientIds(admin)
+  await admin.close()
+  expect(before).toHaveLength(2)
+  return { redis, hub, before }
+}
+
+/** With nobody subscribed: a client subscribes, an event is published, the client gets it. */
+async function deliversAfterwards(hub: Broadcaster) {
+  expect(hub.subscribers()).toBe(0)
+  const server = await hubServer(hub)
+  const events = readEvents(server.stream('news'), { count: 1, timeout: 10_000 })
+  await server.live(1)
+  const id = await hub.publish('news', 'after the blip')
+  expect(await events).toEqual([expect.objectContaining({ id, data: 'after the blip' })])
+}
+
+test('connections killed while nobody is subscribed: live events flow again', async () => {
+  const { redis, hub, before } = await setup(false)
+  const admin = createClient({ url: redis.url })
+  admin.on('error', () => {})
+  await admin.connect()
+  await admin.sendCommand(['CLIENT', 'KILL', 'SKIPME', 'yes'])
+  await admin.close()
+  await brokerReconnected(redis, before)
+  await deliversAfterwards(hub)
+})
+
+test('Redis restarted with its data while nobody is subscribed: live events flow again', async () => {
+  const { redis, hub, before } = await setup(true)
+  await redis.stop()
+  await redis.start()
+  await brokerReconnected(redis, before)
+  await deliversAfterwards(hub)
+})
+
+test('Redis restarted empty while nobody is subscribed: live events flow again', async () => {
+  const { redis, hub, before } = await setup(false)
+  await redis.stop()
+  await redis.start()
+  await brokerReconnected(redis, before)
+  await deliversAfterwards(hub)
+})
