@@ -153,6 +153,15 @@ function checkTopic(topic: unknown, where: string): string {
         `characters, received ${describe(topic)}.`,
     )
   }
+  // A broker stores names as UTF-8, which cannot carry a lone surrogate: Redis would turn it
+  // into U+FFFD, and the topic would read another topic's history and never get its own events.
+  if (!topic.isWellFormed()) {
+    throw new SseError(
+      'ERR_SSE_INVALID_OPTION',
+      `Invalid topic in ${where}: expected well-formed Unicode text, received ${describe(topic)}, ` +
+        'which holds a lone surrogate (UTF-8 cannot carry it).',
+    )
+  }
   return topic
 }
 

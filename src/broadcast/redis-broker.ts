@@ -180,8 +180,13 @@ export class RedisBroker implements Broker {
       invalidOption('options', 'an object with url or client', options)
     }
     const { url, client, prefix = 'oven', commandTimeout = 5000 } = options
-    if (typeof prefix !== 'string' || prefix === '' || /[{}]/.test(prefix)) {
-      invalidOption('prefix', 'a non-empty string without braces', prefix)
+    if (
+      typeof prefix !== 'string' ||
+      prefix === '' ||
+      /[{}]/.test(prefix) ||
+      !prefix.isWellFormed()
+    ) {
+      invalidOption('prefix', 'a non-empty string without braces, in well-formed Unicode', prefix)
     }
     // Capped at the longest timer: past it, setTimeout would fire after 1 ms.
     if (

@@ -208,8 +208,17 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
       return known instanceof Promise ? known : Promise.resolve(known)
     }
     const content = this.#source as Content<Req>
-    const ctx = typeof content === 'function' ? this.context : undefined
     this.#flags |= Flag.Opened
+    // A stream belongs to the registry from the moment its content is opened, so `closeAll`
+    // reaches a content function that is still running (awaiting a query with `ctx.signal`).
+    if (!this.#options.registry.add(this)) {
+      // The server is shutting down: the content is never run.
+      this.#finish('shutdown')
+      const refused = Promise.reject(this.#abortReason())
+      this.#source = refused
+      return refused
+    }
+    const ctx = typeof content === 'function' ? this.context : undefined
     const opening = openContent(content, ctx, this).then((source) => {
       this.#source = source
       // The client may have gone while the function ran: stop the new source at once.
@@ -242,11 +251,7 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
 
   #begin(): void {
     if (this.ended) return
-    const { registry, retry, ping, dataSender, sep } = this.#options
-    if (!registry.add(this)) {
-      this.#finish('shutdown')
-      return
-    }
+    const { retry, ping, dataSender, sep } = this.#options
     this.#lastWrite = clock()
     if (retry !== undefined) this.#push(`retry: ${retry}${sep}${sep}`)
     if (ping > 0) keepAlive.add(this, this.#lastWrite + ping)
@@ -310,8 +315,10 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
    * `onClose` sees reason `error`.
    */
   failOpen(error: unknown): void {
-    if (this.#state === State.Closed) return
-    this.#finish('error', { error })
+    // Ended meanwhile (shutdown, disconnect): the failure is the source unwinding from the
+    // abort, or else reported; `closed` has settled already.
+    if (this.#state === State.Closed) this.#fail(error)
+    else this.#finish('error', { error })
   }
 
   // ---- reading the source -----------------------------------------------------------------
@@ -530,16 +537,17 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
       // errored ReadableStream's cancel() rejects with the error that ended the stream: it was
       // reported already, once is enough.
       if (!isAbortLike(error, this.#abortReason()) && error !== this.#rare?.failure) {
-        this.#report(error)
+        this.report(error)
       }
       return
     }
     ;(this.#rare ??= new RareState()).failure = error
-    this.#report(error)
+    this.report(error)
     this.#finish('error')
   }
 
-  #report(error: unknown): void {
+  /** Reports `error` through `onError` (or the default log); a throwing hook is logged too. */
+  report(error: unknown): void {
     const { onError } = this.#options
     if (!onError) {
       logError(error)
@@ -558,7 +566,7 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
     try {
       hook()
     } catch (error) {
-      this.#report(error)
+      this.report(error)
     }
   }
 
@@ -615,7 +623,7 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
       try {
         onClose(reason)
       } catch (error) {
-        this.#report(error)
+        this.report(error)
       }
     }
   }

@@ -8,7 +8,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import { SseError } from '../errors.ts'
-import { REJECTION_BODY, rejectionHeaders } from '../limits/connection-limit.ts'
+import { REJECTION_BODY, type ReleaseSlot, rejectionHeaders } from '../limits/connection-limit.ts'
 import { buildHeaders, readLastEventId } from '../stream/headers.ts'
 import { type ResolvedOptions, resolveOptions } from '../stream/options.ts'
 import { createPump, type Pump, type Sink } from '../stream/pump.ts'
@@ -165,7 +165,15 @@ export function streamResponse<Req>(
   const [pump, closed] = createPump<Req>({ content, options, request, lastEventId })
   const limiter = options.limit
   if (limiter) {
-    const release = limiter.acquire(request)
+    let release: ReleaseSlot | undefined
+    try {
+      release = limiter.acquire(request)
+    } catch (error) {
+      // The limiter's key function failed (a header missing): this request fails, not the
+      // process, and nothing was sent.
+      failBeforeHead(pump, closed, res, error)
+      return closed
+    }
     if (!release) {
       reject(pump, req, res, options, limiter.retryAfterHeader)
       return closed
@@ -182,10 +190,55 @@ export function streamResponse<Req>(
     () => sendHead(pump, sink, req, res, options),
     (error: unknown) => {
       sink.detach()
-      pump.failOpen(error)
+      if (pump.ended) {
+        // Shut down while the content function ran: reported unless it is the abort itself.
+        pump.failOpen(error)
+        endUnstarted(req, res, options)
+      } else {
+        failBeforeHead(pump, closed, res, error)
+      }
     },
   )
   return closed
+}
+
+/**
+ * A user callback failed before the head (the content function, the limiter's key): `closed`
+ * rejects, so the caller's framework answers with its error response. A caller that answers
+ * nothing (plain `node:http` without a `.catch`) must neither crash the process with an
+ * unhandled rejection nor leave the request hanging: once the caller has had its turn, an
+ * unanswered request gets a `500` and the error goes to `onError`.
+ */
+function failBeforeHead<Req>(
+  pump: Pump<Req>,
+  closed: Promise<CloseReason>,
+  res: NodeResponse,
+  error: unknown,
+): void {
+  pump.failOpen(error)
+  closed.catch(() => {})
+  setImmediate(() => {
+    if (res.headersSent || res.writableEnded || res.destroyed) return
+    pump.report(error)
+    ;(res as ServerResponse).writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' })
+    res.end('Internal Server Error\n')
+  })
+}
+
+/**
+ * The stream ended before its head was sent (a shutdown while the content function ran): the
+ * client still gets a complete answer — the stream's head and a clean end, after which an
+ * `EventSource` reconnects, to another instance — so `server.close()` is not kept waiting.
+ */
+function endUnstarted(
+  req: NodeRequest,
+  res: NodeResponse,
+  options: { status: number; headers: StreamOptions['headers'] },
+): void {
+  if (res.headersSent || res.writableEnded || res.destroyed) return
+  const head = toNodeHeaders(buildHeaders(options.headers, req.httpVersionMajor < 2))
+  ;(res as ServerResponse).writeHead(options.status, head)
+  res.end()
 }
 
 /** Past a connection limit: 503 with `Retry-After`; the source is never started. */
@@ -210,7 +263,11 @@ function sendHead<Req>(
   res: NodeResponse,
   options: { status: number; headers: StreamOptions['headers'] },
 ): void {
-  if (pump.ended) return
+  if (pump.ended) {
+    sink.detach()
+    endUnstarted(req, res, options)
+    return
+  }
   try {
     const http1 = req.httpVersionMajor < 2
     const head = toNodeHeaders(buildHeaders(options.headers, http1))

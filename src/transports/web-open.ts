@@ -48,9 +48,15 @@ export async function openEventSourceResponse(
   const { pump, request } = stream
   // Past a connection limit the answer is a 503 and the content function must not run.
   const limit = stream.options.limit
-  if (typeof limit?.admits === 'function' && !limit.admits(request)) {
-    return new EventSourceResponse(stream as never)
+  let admitted: boolean
+  try {
+    admitted = typeof limit?.admits !== 'function' || limit.admits(request)
+  } catch (error) {
+    // The limiter's key function failed: the server's error handling answers.
+    pump.close('error')
+    throw error
   }
+  if (!admitted) return new EventSourceResponse(stream as never)
   // Until the response exists, the request's signal is the only news of a client leaving.
   const requestSignal = request?.signal
   const onRequestAbort = () => pump.disconnect()
@@ -59,6 +65,12 @@ export async function openEventSourceResponse(
   try {
     await pump.open()
   } catch (error) {
+    if (pump.ended) {
+      // Shut down (or left) while the function ran: an empty stream that ends at once, and the
+      // failure is reported unless it is the abort itself.
+      pump.failOpen(error)
+      return new EventSourceResponse(stream as never)
+    }
     pump.close('error')
     throw error
   } finally {

@@ -6,7 +6,7 @@
  */
 
 import { invalidOption } from '../errors.ts'
-import { REJECTION_BODY, rejectionHeaders } from '../limits/connection-limit.ts'
+import { REJECTION_BODY, type ReleaseSlot, rejectionHeaders } from '../limits/connection-limit.ts'
 import { buildHeaders, readLastEventId } from '../stream/headers.ts'
 import { type ResolvedOptions, resolveOptions } from '../stream/options.ts'
 import { createPump, type Pump, type Sink } from '../stream/pump.ts'
@@ -148,7 +148,15 @@ export class EventSourceResponse extends Response {
     // is fixed by its constructor: past the limit this same class carries the 503, so every
     // handler and adapter keeps one code path (`return new EventSourceResponse(...)`).
     const limiter = resolved.limit
-    const release = limiter?.acquire(request)
+    let release: ReleaseSlot | undefined
+    try {
+      release = limiter?.acquire(request)
+    } catch (error) {
+      // The limiter's key function failed: the handler throws, so the server's (or
+      // framework's) error handling answers, and the stream ends as an error.
+      pump.close('error')
+      throw error
+    }
     if (limiter && !release) {
       super(REJECTION_BODY, {
         status: 503,
