@@ -14,10 +14,11 @@ import {
   type HistoryRead,
   READ_PAGE,
 } from './broker.ts'
+import { DecodedEvents } from './decoded-events.ts'
 import { formatEventId } from './event-id.ts'
 import { LiveFeed } from './live-feed.ts'
 import { MemoryBroker } from './memory-broker.ts'
-import { type BroadcastItem, fromPayload, toPayload } from './payload.ts'
+import { type BroadcastItem, toPayload } from './payload.ts'
 import {
   type BroadcastFilter,
   type MutableStats,
@@ -127,15 +128,7 @@ const OPTION_KEYS = new Set([
   'onError',
 ])
 const SUBSCRIBE_KEYS = new Set(['lastEventId', 'signal', 'filter', 'request'])
-// Recent decoded events, so replays to many reconnecting clients share one encoding. Bounded
-// in count and in text, so large events cannot make it hold much memory.
-const MAX_DECODED = 4096
-const MAX_DECODED_CHARS = 4 * 1024 * 1024
 const MAX_TOPIC_LENGTH = 512
-
-/** Roughly how much text an event holds, for the decoded-event cache's bound. */
-const weight = (event: ServerSentEvent) =>
-  (event.data?.length ?? 0) + (event.comment?.length ?? 0) + 32
 
 function checkCount(name: string, value: unknown, fallback: number, min: number): number {
   if (value === undefined) return fallback
@@ -220,8 +213,7 @@ export class Broadcaster {
   readonly #onError: (error: unknown) => void
   readonly #topics = new Map<string, Topic>()
   readonly #subscriptions = new Set<Subscription>()
-  readonly #decoded = new Map<string, ServerSentEvent>()
-  #decodedChars = 0
+  readonly #decoded = new DecodedEvents()
   readonly #stats: MutableStats = {
     published: 0,
     delivered: 0,
@@ -410,7 +402,7 @@ export class Broadcaster {
     join: (subscription) => this.#join(subscription),
     leave: (subscription) => this.#leave(subscription),
     read: (topics, after, limit) => this.#read(topics, after, limit),
-    decode: (message) => this.#decode(message),
+    decode: (message) => this.#decoded.decode(message),
     scheduleWake: (subscription) => {
       this.#toWake.push(subscription)
       // Woken once per burst: events published together reach each stream together.
@@ -483,22 +475,6 @@ export class Broadcaster {
     return read
   }
 
-  #decode(message: BrokerMessage): ServerSentEvent {
-    const id = formatEventId(message.epoch, message.seq)
-    let event = this.#decoded.get(id)
-    if (event) return event
-    event = fromPayload(message.payload, id)
-    this.#decoded.set(id, event)
-    this.#decodedChars += weight(event)
-    // Oldest first: Map iteration follows insertion order.
-    for (const [key, old] of this.#decoded) {
-      if (this.#decoded.size <= MAX_DECODED && this.#decodedChars <= MAX_DECODED_CHARS) break
-      this.#decoded.delete(key)
-      this.#decodedChars -= weight(old)
-    }
-    return event
-  }
-
   // ---- delivery -----------------------------------------------------------------------------
 
   /** A live message, in order (see `LiveFeed`): to every subscriber of its topic here. */
@@ -507,7 +483,7 @@ export class Broadcaster {
     if (!topic || topic.subscriptions.size === 0) return
     let event: ServerSentEvent
     try {
-      event = this.#decode(message)
+      event = this.#decoded.decode(message)
     } catch (error) {
       this.#report(error)
       return
