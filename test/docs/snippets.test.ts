@@ -58,6 +58,23 @@ test('every TypeScript block in README.md and docs/*.md type-checks under strict
   expect(problems.filter((problem) => !problem.startsWith('flawed.md:'))).toEqual([])
 })
 
+test('every wait in a documented source listens to ctx.signal (the advice of "Disconnects")', () => {
+  // A sleep without the signal keeps a generator alive for up to its delay after the client
+  // left. Flag the usual forms: a bare setTimeout promise, Bun.sleep, and sleep(...) calls
+  // that do not pass the signal.
+  const unsignalled = docs.flatMap((snippet) =>
+    snippet.code.split('\n').flatMap((text, index) => {
+      const call = /\bsetTimeout\(resolve\b|\bBun\.sleep\(|(?<!function )\bsleep\([^)]*\)/.exec(
+        text,
+      )
+      return call && !/\bsignal\b/.test(text)
+        ? [`${snippet.file}:${snippet.line + index}: ${text.trim()}`]
+        : []
+    }),
+  )
+  expect(unsignalled).toEqual([])
+})
+
 describe('the checker', () => {
   test('finds ts and typescript blocks, indented ones too, with their preludes', () => {
     expect(flawed.map(({ line, preludeLine }) => ({ line, preludeLine }))).toEqual([

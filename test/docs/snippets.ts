@@ -45,7 +45,6 @@ declare const Bun: {
     fetch(request: Request): Response | Promise<Response>
     error?(error: Error): Response | Promise<Response>
   }): { port: number; stop(): void }
-  sleep(ms: number): Promise<void>
 }
 declare const Deno: {
   serve(
