@@ -5,12 +5,12 @@ import { checkSnippets, extractSnippets, readSnippets, type Snippet } from './sn
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 
-/** README.md and every page under docs/. */
+/** README.md, every page under docs/, and the examples' and benchmarks' READMEs. */
 function markdownFiles(): string[] {
   const docs = readdirSync(new URL('../../docs/', import.meta.url))
     .filter((name) => name.endsWith('.md'))
     .map((name) => `docs/${name}`)
-  return ['README.md', ...docs.sort()]
+  return ['README.md', ...docs.sort(), 'examples/README.md', 'bench/README.md']
 }
 
 /** A page with known mistakes, checked in the same program: proof the check can fail. */
