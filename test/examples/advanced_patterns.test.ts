@@ -30,9 +30,23 @@ test('memory_channels: generator and channel give the same stream; producers mer
     Array.from({ length: 3 }, () => ['1', '2', '3', '4', '5', '6', '7', '8', '9']),
   )
 
+  // The stream passes on one event per PACE_MS, the producer could send all 20 at once: with
+  // two slots it must wait for room, and nothing is lost or reordered on the way.
   const fast = await readEvents(`${url}/backpressure`)
-  expect(fast.map((e) => e.data)).toEqual(Array.from({ length: 20 }, (_, i) => String(i)))
-  await example.waitForLine(/^backpressure: producer sent 20 items and waited for room \d+ times/)
+  const summary = fast.at(-1)!
+  expect(summary.event).toBe('backpressure_summary')
+  expect(fast.slice(0, -1).map((e) => [e.event, e.id, e.data])).toEqual(
+    Array.from({ length: 20 }, (_, i) => ['fast_data', String(i), String(i)]),
+  )
+  const { sent, capacity, waits } = JSON.parse(summary.data)
+  expect({ sent, capacity }).toEqual({ sent: 20, capacity: 2 })
+  // Every send after the first few finds the channel full: the consumer takes one item per
+  // timer tick, the producer refills in between.
+  expect(waits).toBeGreaterThan(0)
+  expect(waits).toBeLessThanOrEqual(20)
+  await example.waitForLine(
+    new RegExp(`^backpressure: producer sent 20 items and waited for room ${waits} times`),
+  )
 })
 
 test('memory_channels: a disconnect stops the producer', async () => {

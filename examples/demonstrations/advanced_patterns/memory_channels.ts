@@ -15,9 +15,11 @@
  *   /generator        the same 9 items as /memory-channel, from a plain generator
  *   /memory-channel   one producer, 9 `production_data` events, then `producer_complete`
  *   /multi-producer   three producers merged into one stream, then three `producer_complete`
- *   /backpressure     20 `fast_data` events through a 2-slot channel: the producer waits
+ *   /backpressure     20 `fast_data` events through a 2-slot channel to a stream that passes
+ *                     on one event per PACE_MS: the producer waits for room, and a final
+ *                     `backpressure_summary` event says how often and how long
  *
- * Environment: PORT (default 8000), TICK_MS (default 1000).
+ * Environment: PORT (default 8000), TICK_MS (default 1000), PACE_MS (default TICK_MS / 10).
  */
 
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
@@ -32,6 +34,7 @@ import {
 } from '../../../src/node.ts'
 
 const tick = Number(process.env.TICK_MS ?? 1000)
+const pace = Number(process.env.PACE_MS ?? tick / 10)
 let producers = 0
 
 /** The generator way: the stream asks for each item in turn. */
@@ -81,21 +84,51 @@ function memoryChannel(req: IncomingMessage, res: ServerResponse, count: number)
   })
 }
 
+/**
+ * A consumer slower than its producer: the stream passes on one event every `pace` ms — a
+ * stand-in for a slow client or a rate limit — while the producer could make all 20 at once.
+ */
+async function* paced<T>(source: AsyncIterable<T>, signal: AbortSignal) {
+  for await (const item of source) {
+    yield item
+    await sleep(pace, undefined, { signal })
+  }
+}
+
 function backpressure(req: IncomingMessage, res: ServerResponse): void {
-  // Two slots: the producer is far faster than the network, so it spends its time waiting.
+  // Two slots: the producer is far faster than the stream, so it spends its time waiting, and
+  // memory holds at most two queued events however large the difference in speed.
   const channel = createChannel<EventInit>(2)
-  void sendEventStream(req, res, channel, {
+  void sendEventStream(req, res, ({ signal }) => paced(channel, signal), {
     async dataSender() {
       let waits = 0
-      for (let i = 0; i < 20; i++) {
-        // A full channel makes `send` wait until the stream has taken an item.
-        if (channel.size >= channel.capacity) waits++
-        await channel.send({ event: 'fast_data', data: String(i) })
+      let waited = 0
+      try {
+        for (let i = 0; i < 20; i++) {
+          // `send` waits exactly when the channel is full, until the stream has taken an item.
+          const full = channel.size >= channel.capacity
+          const start = performance.now()
+          await channel.send({ event: 'fast_data', id: String(i), data: String(i) })
+          if (full) {
+            waits++
+            waited += performance.now() - start
+          }
+        }
+        const summary = {
+          sent: 20,
+          capacity: channel.capacity,
+          waits,
+          waitedMs: Math.round(waited),
+        }
+        await channel.send({ event: 'backpressure_summary', data: summary })
+        channel.close()
+        console.log(
+          `backpressure: producer sent 20 items and waited for room ${waits} times, ${summary.waitedMs} ms in all (buffer of ${channel.capacity})`,
+        )
+      } catch (error) {
+        // The client went away: the stream stopped reading, so `send` was refused.
+        console.log(`backpressure: producer stopped (${(error as Error).message})`)
       }
-      channel.close()
-      console.log(
-        `backpressure: producer sent 20 items and waited for room ${waits} times (buffer of ${channel.capacity})`,
-      )
     },
   })
 }
