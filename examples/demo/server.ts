@@ -174,16 +174,19 @@ async function broadcasts(
   send: (item: ContentItem) => Promise<void>,
   { signal, lastEventId }: StreamContext,
 ) {
-  let from = lastEventId
-  if (!from) {
-    // A page that opens: first the state so far, then everything after it. Copied now (the
-    // event is serialized later, when the stream writes it), so the snapshot and the position
-    // it was taken at belong together.
-    from = board.position
-    const data = { messages: [...board.messages], job: board.job ?? null }
-    await send({ event: 'snapshot', id: from, data })
+  if (lastEventId) {
+    for await (const event of hub.subscribe(['chat', 'job'], { lastEventId, signal })) {
+      await send(event)
+    }
+    return
   }
-  const subscription = hub.subscribe(['chat', 'job'], { lastEventId: from, signal })
+  // A page that opens: first the state so far, then everything after it. Copied now (the
+  // event is serialized later, when the stream writes it), so the snapshot and the position
+  // it was taken at belong together.
+  const position = board.position
+  const data = { messages: [...board.messages], job: board.job ?? null }
+  const subscription = hub.subscribe(['chat', 'job'], { lastEventId: position, signal })
+  await send({ event: 'snapshot', id: position, data })
   for await (const event of subscription) await send(event)
 }
 
