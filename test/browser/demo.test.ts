@@ -208,4 +208,16 @@ test('the demo page streams every panel, chats between pages and resumes after a
   mkdirSync('artifacts', { recursive: true })
   await first.screenshot({ path: 'artifacts/demo.png', fullPage: true })
   expect(pageErrors).toEqual([])
+
+  // The server stops (SIGTERM): the pages hear its farewell, then try to reconnect (and the
+  // browser logs the refused connections, so this comes after the check of page errors).
+  demo.child.kill('SIGTERM')
+  for (const page of [first, second, third]) {
+    await page.waitForFunction(
+      () => document.getElementById('status')?.textContent === 'server stopped: reconnecting…',
+      undefined,
+      { timeout: 10_000 },
+    )
+  }
+  expect(await demo.exited).toEqual({ code: 0, signal: null })
 }, 60_000)
