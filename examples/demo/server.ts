@@ -124,14 +124,20 @@ function fold(event: ServerSentEvent): void {
  */
 async function followBoard(): Promise<void> {
   for (let attempt = 1; !stopped.signal.aborted; attempt++) {
-    const subscription = hub.subscribe(['chat', 'job'], {
-      lastEventId: board.position,
-      signal: stopped.signal,
-    })
-    for await (const event of subscription) fold(event)
+    let failure: unknown = 'ended'
+    try {
+      const subscription = hub.subscribe(['chat', 'job'], {
+        lastEventId: board.position,
+        signal: stopped.signal,
+      })
+      for await (const event of subscription) fold(event)
+    } catch (error) {
+      failure = error
+    }
     if (stopped.signal.aborted || defaultRegistry.closing) return
-    // Ended by the Broadcaster (it fell a whole queue behind): resume from where it was.
-    console.error(`demo: the board's subscription ended; resuming (attempt ${attempt})`)
+    // Ended by the Broadcaster (it fell a whole queue behind) or failed (Redis unreachable):
+    // resume from where the board is, a little later each time.
+    console.error(`demo: the board's subscription stopped (${failure}); resuming`)
     await sleep(Math.min(1000 * attempt, 10_000), undefined, { signal: stopped.signal })
   }
 }
@@ -156,7 +162,7 @@ function serverStats() {
     openStreams: defaultRegistry.size,
     connections: stats.connections,
     // The board's own subscription is not a tab.
-    chatSubscribers: hub.subscribers('chat') - 1,
+    chatSubscribers: Math.max(0, hub.subscribers('chat') - 1),
     eventsSent: stats.eventsSent,
     messages: stats.messages,
     jobs: stats.jobs,

@@ -100,7 +100,7 @@ async function expectSameState(page: Page, reference: Page): Promise<VisibleStat
   return expected
 }
 
-test('the demo page streams every panel, chats between pages and resumes after a drop', async () => {
+test('the demo page streams every panel, chats between pages, resumes after a drop, shows the same state after a reload and across a server restart', async () => {
   const first = await open()
   const second = await open()
 
@@ -220,4 +220,28 @@ test('the demo page streams every panel, chats between pages and resumes after a
     )
   }
   expect(await demo.exited).toEqual({ code: 0, signal: null })
-}, 60_000)
+
+  // A new server on the same port (the in-memory history is gone): the pages reconnect with
+  // an id of the old history, are told it is lost, and take the new server's snapshot.
+  demo = await runExample('demo/server.ts', {
+    env: { CLOCK_MS: '250', STATS_MS: '250', JOB_STEP_MS: '20', PORT: new URL(demo.url).port },
+  })
+  for (const page of [first, second, third]) {
+    await page.waitForFunction(
+      () =>
+        document.getElementById('status')?.dataset.state === 'open' &&
+        /-0$/.test(document.getElementById('last-id')?.textContent ?? '') &&
+        document.getElementById('messages')?.textContent?.includes('history lost'),
+      undefined,
+      { timeout: 15_000 },
+    )
+  }
+  const restarted = await expectSameState(second, first)
+  await expectSameState(third, first)
+  expect(restarted).toMatchObject({
+    chat: ['— history lost: earlier messages may be missing —'],
+    progress: 0,
+    stage: 'idle',
+    lastId: expect.stringMatching(/^[0-9a-z]+-0$/),
+  })
+}, 90_000)
