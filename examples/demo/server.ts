@@ -342,6 +342,7 @@ installShutdownHandlers(server, {
       console.error('demo: shutdown failed:', error)
       process.exitCode = 1
     }
+    console.log('demo: server closed; stopping the job and the Broadcaster')
     void (async () => {
       await runningJob?.done
       stopped.abort()
@@ -353,6 +354,24 @@ installShutdownHandlers(server, {
     })
   },
 })
+
+// One Ctrl+C reaches this process twice under `npm start`: from the terminal (the whole process
+// group gets SIGINT) and from npm, which forwards what it receives. installShutdownHandlers
+// removes its handlers once the server has closed, and a copy arriving after that (npm is late
+// on a busy machine) would kill the process before the Broadcaster has closed. So once
+// stopping has begun, further SIGINT and SIGTERM are ignored, and a deadline makes sure
+// stopping cannot hang instead.
+let stopping = false
+const stopOnce = () => {
+  if (stopping) return
+  stopping = true
+  setTimeout(() => {
+    console.error('demo: still stopping after 15 s; exiting')
+    process.exit(1)
+  }, 15_000).unref()
+}
+process.on('SIGINT', stopOnce)
+process.on('SIGTERM', stopOnce)
 
 // The board starts at the beginning of the history before the first page can ask for it. Any
 // publish tells the history's epoch, and position 0 of an epoch is "before the first event".

@@ -4,6 +4,8 @@
  * demo must say goodbye to open streams, end them cleanly, and exit with code 0, leaving
  * nothing listening. Run through npm on purpose: npm forwards the signal to the script's shell,
  * and a shell that does not pass it on leaves the server running (the bug this guards against).
+ * A Ctrl+C also reaches the server twice (from the terminal, and forwarded by npm), so each case
+ * sends its signal again while the server is stopping.
  */
 
 import { connect } from 'node:net'
@@ -58,8 +60,9 @@ test.each(stops)(
   'npm start stops cleanly on %s',
   async (_, stop) => {
     // A job runs while the signal arrives: it must stop too, not publish into a closed Broadcaster.
+    // Its steps are long, so the process is still finishing one when the signal comes again.
     const demo = await runNpmStart({
-      env: { CLOCK_MS: '100', STATS_MS: '100', JOB_STEP_MS: '100' },
+      env: { CLOCK_MS: '100', STATS_MS: '100', JOB_STEP_MS: '1500' },
       timeout: 60_000,
     })
     const port = Number(new URL(demo.url).port)
@@ -78,6 +81,12 @@ test.each(stops)(
     expect(serverPid).toBeGreaterThan(0)
     expect(serverPid).not.toBe(demo.child.pid)
 
+    stop(demo)
+
+    // The same signal again once the server has closed, while the job's current step keeps the
+    // process alive: what npm's forwarded copy of a Ctrl+C is when npm is slow, or a second
+    // Ctrl+C. It must not cut the shutdown short (the process killed by the signal).
+    await demo.waitForLine(/^demo: server closed/, 10_000)
     stop(demo)
 
     // The open stream got the farewell, then a proper end of the response (not a reset).
