@@ -11,10 +11,17 @@
  * Four EventSources per tab would stall the third tab. The stream merges its sources through a
  * bounded channel: the clock, the stats and the Broadcaster subscription each send into it.
  *
- * Chat and job events carry the Broadcaster's ids, and nothing else does, so a tab's
- * `Last-Event-ID` always names the last chat/job event it saw: a reconnecting tab (network blip,
- * server restart, the page's "drop connection" button, a reload) gets what it missed, from the
- * Broadcaster's history, without gaps.
+ * A page that opens (a new tab, or a reload) first receives a `snapshot`: the recent chat and the
+ * job's state, as this process's board has them, with the board's position as its id. The stream
+ * then resumes from that position, so the page misses nothing published while it loaded and
+ * shows what a tab that never left shows. Chat and job events carry the Broadcaster's ids, and
+ * so does the snapshot: a tab's `Last-Event-ID` always names a Broadcaster position, and a
+ * reconnecting tab (network blip, server restart, the page's "drop connection" button) gets what
+ * it missed from the Broadcaster's history, without gaps and without a second snapshot.
+ *
+ * Stopping: SIGTERM or Ctrl+C (also through `npm start`, whose script `exec`s node so the signal
+ * reaches this process) sends every open stream an `event: shutdown` farewell, ends the streams,
+ * stops a running job, closes the server and the Broadcaster, and the process exits with code 0.
  *
  * No external service is needed. With REDIS_URL set, the Broadcaster uses Redis, so several
  * processes serve the same chat and job:
@@ -35,7 +42,10 @@ import {
   type ContentItem,
   createChannel,
   defaultRegistry,
+  formatEventId,
   installShutdownHandlers,
+  parseEventId,
+  type ServerSentEvent,
   type StreamContext,
   sendEventStream,
 } from '../../src/node.ts'
@@ -61,6 +71,76 @@ const hub = await createHub()
 const instance = `pid ${process.pid}`
 const startedAt = Date.now()
 const stats = { tabs: 0, connections: 0, eventsSent: 0, messages: 0, jobs: 0 }
+/** Aborted when shutdown has finished: the board stops following the Broadcaster. */
+const stopped = new AbortController()
+
+// ---------------------------------------------------------------------------------------------
+// The board: what a page that opens needs to show (the last CHAT_KEPT chat messages, the job's
+// last state), folded from the Broadcaster's chat and job events by one subscription of this
+// process. `position` is the id up to which every chat and job event is in the board, so a
+// page given the board resumes from `position` and cannot miss or repeat an event.
+
+/** How many chat messages the board keeps; the page shows as many (app.js `CHAT_KEPT`). */
+const CHAT_KEPT = 100
+
+interface ChatMessage {
+  id: string
+  user: string
+  text: string
+  at: string
+  instance: string
+}
+interface JobState {
+  id: string
+  jobId: string
+  percent: number
+  stage: string
+  instance: string
+}
+
+const board: { messages: ChatMessage[]; job: JobState | undefined; position: string } = {
+  messages: [],
+  job: undefined,
+  position: '',
+}
+
+function fold(event: ServerSentEvent): void {
+  const id = event.id as string
+  board.position = id
+  if (event.event === 'chat') {
+    board.messages.push({ id, ...(JSON.parse(event.data as string) as Omit<ChatMessage, 'id'>) })
+    if (board.messages.length > CHAT_KEPT) board.messages.shift()
+  } else if (event.event === 'job') {
+    board.job = { id, ...(JSON.parse(event.data as string) as Omit<JobState, 'id'>) }
+  }
+  // An `oven-reset` (the history did not reach back to where the board started, or was lost)
+  // only moves the position: what the board has is all it can have.
+}
+
+/**
+ * Follows the chat and job topics from the board's position, which starts at the beginning of
+ * the Broadcaster's history (with Redis, the board of a process started later thus has what
+ * the others published before it, as far as the history reaches).
+ */
+async function followBoard(): Promise<void> {
+  for (let attempt = 1; !stopped.signal.aborted; attempt++) {
+    let failure: unknown = 'ended'
+    try {
+      const subscription = hub.subscribe(['chat', 'job'], {
+        lastEventId: board.position,
+        signal: stopped.signal,
+      })
+      for await (const event of subscription) fold(event)
+    } catch (error) {
+      failure = error
+    }
+    if (stopped.signal.aborted || defaultRegistry.closing) return
+    // Ended by the Broadcaster (it fell a whole queue behind) or failed (Redis unreachable):
+    // resume from where the board is, a little later each time.
+    console.error(`demo: the board's subscription stopped (${failure}); resuming`)
+    await sleep(Math.min(1000 * attempt, 10_000), undefined, { signal: stopped.signal })
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // One stream per tab: clock + stats + the Broadcaster subscription, merged through a channel.
@@ -73,7 +153,7 @@ async function clock(send: (item: ContentItem) => Promise<void>, signal: AbortSi
   }
 }
 
-function snapshot() {
+function serverStats() {
   return {
     instance,
     redis: Boolean(env.REDIS_URL),
@@ -81,7 +161,8 @@ function snapshot() {
     tabs: stats.tabs,
     openStreams: defaultRegistry.size,
     connections: stats.connections,
-    chatSubscribers: hub.subscribers('chat'),
+    // The board's own subscription is not a tab.
+    chatSubscribers: Math.max(0, hub.subscribers('chat') - 1),
     eventsSent: stats.eventsSent,
     messages: stats.messages,
     jobs: stats.jobs,
@@ -90,7 +171,7 @@ function snapshot() {
 
 async function statistics(send: (item: ContentItem) => Promise<void>, signal: AbortSignal) {
   while (!signal.aborted) {
-    await send({ event: 'stats', data: snapshot() })
+    await send({ event: 'stats', data: serverStats() })
     await sleep(statsEvery, undefined, { signal })
   }
 }
@@ -99,7 +180,19 @@ async function broadcasts(
   send: (item: ContentItem) => Promise<void>,
   { signal, lastEventId }: StreamContext,
 ) {
-  const subscription = hub.subscribe(['chat', 'job'], { lastEventId, signal })
+  if (lastEventId) {
+    for await (const event of hub.subscribe(['chat', 'job'], { lastEventId, signal })) {
+      await send(event)
+    }
+    return
+  }
+  // A page that opens: first the state so far, then everything after it. Copied now (the
+  // event is serialized later, when the stream writes it), so the snapshot and the position
+  // it was taken at belong together.
+  const position = board.position
+  const data = { messages: [...board.messages], job: board.job ?? null }
+  const subscription = hub.subscribe(['chat', 'job'], { lastEventId: position, signal })
+  await send({ event: 'snapshot', id: position, data })
   for await (const event of subscription) await send(event)
 }
 
@@ -126,6 +219,11 @@ function events(req: IncomingMessage, res: ServerResponse): void {
         // or finds the channel closed: expected. Anything else ends the stream (reason error),
         // and the browser reconnects.
         if (!ctx.signal.aborted) throw error
+        // On shutdown the stream may still send during the grace period: say goodbye, so the
+        // page can tell a stopping server from a network failure.
+        if (ctx.signal.reason === 'shutdown') {
+          await channel.send({ event: 'shutdown', data: { instance } })
+        }
       } finally {
         channel.close()
       }
@@ -166,29 +264,32 @@ async function postChat(req: IncomingMessage, res: ServerResponse): Promise<void
   json(res, 202, { id })
 }
 
-let runningJob: string | undefined
+let runningJob: { jobId: string; done: Promise<void> } | undefined
 
 async function runJob(jobId: string): Promise<void> {
   const stages = ['queued', 'fetching', 'processing', 'rendering', 'uploading']
-  try {
-    for (let percent = 0; percent <= 100; percent += 2) {
-      const stage = percent === 100 ? 'done' : stages[Math.floor((percent / 100) * stages.length)]
-      await hub.publish('job', { event: 'job', data: { jobId, percent, stage, instance } })
-      if (percent < 100) await sleep(jobStep)
-    }
-  } finally {
-    runningJob = undefined
+  for (let percent = 0; percent <= 100; percent += 2) {
+    // Shutdown has begun: stop here, before the Broadcaster closes under the next publish.
+    if (defaultRegistry.closing) return
+    const stage = percent === 100 ? 'done' : stages[Math.floor((percent / 100) * stages.length)]
+    await hub.publish('job', { event: 'job', data: { jobId, percent, stage, instance } })
+    if (percent < 100) await sleep(jobStep)
   }
 }
 
 function postJob(res: ServerResponse): void {
   if (runningJob) {
-    json(res, 409, { error: 'a job is already running', jobId: runningJob })
+    json(res, 409, { error: 'a job is already running', jobId: runningJob.jobId })
     return
   }
-  runningJob = `job-${++stats.jobs}-${process.pid}`
-  void runJob(runningJob).catch((error) => console.error('job failed:', error))
-  json(res, 202, { jobId: runningJob })
+  const jobId = `job-${++stats.jobs}-${process.pid}`
+  const done = runJob(jobId)
+    .catch((error) => console.error('job failed:', error))
+    .finally(() => {
+      runningJob = undefined
+    })
+  runningJob = { jobId, done }
+  json(res, 202, { jobId })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -216,7 +317,7 @@ const server = createServer((req, res) => {
     if (route === 'GET /events') return events(req, res)
     if (route === 'POST /chat') return postChat(req, res)
     if (route === 'POST /job') return postJob(res)
-    if (route === 'GET /stats') return json(res, 200, snapshot())
+    if (route === 'GET /stats') return json(res, 200, serverStats())
     const file = req.method === 'GET' ? files[pathname] : undefined
     if (file) return serveFile(res, file)
     json(res, 404, { error: `no route for ${route}` })
@@ -229,11 +330,55 @@ const server = createServer((req, res) => {
 })
 
 installShutdownHandlers(server, {
+  // Time for each stream's farewell event.
   grace: 500,
+  // Exit by ending: once the server, the job and the Broadcaster are closed nothing is left,
+  // so the process ends by itself with code 0 (re-raising the signal would end it with 143 or
+  // 130, which `npm start` reports as a failure). Anything left open would keep it running,
+  // and the demo's test would notice.
   exit: false,
-  onDone: () => {
-    void hub.close().finally(() => console.log('demo: stopped'))
+  onDone(error) {
+    if (error) {
+      console.error('demo: shutdown failed:', error)
+      process.exitCode = 1
+    }
+    console.log('demo: server closed; stopping the job and the Broadcaster')
+    void (async () => {
+      await runningJob?.done
+      stopped.abort()
+      await hub.close()
+      console.log('demo: stopped')
+    })().catch((failure: unknown) => {
+      console.error('demo: closing the Broadcaster failed:', failure)
+      process.exitCode = 1
+    })
   },
+})
+
+// One Ctrl+C reaches this process twice under `npm start`: from the terminal (the whole process
+// group gets SIGINT) and from npm, which forwards what it receives. installShutdownHandlers
+// removes its handlers once the server has closed, and a copy arriving after that (npm is late
+// on a busy machine) would kill the process before the Broadcaster has closed. So once
+// stopping has begun, further SIGINT and SIGTERM are ignored, and a deadline makes sure
+// stopping cannot hang instead.
+let stopping = false
+const stopOnce = () => {
+  if (stopping) return
+  stopping = true
+  setTimeout(() => {
+    console.error('demo: still stopping after 15 s; exiting')
+    process.exit(1)
+  }, 15_000).unref()
+}
+process.on('SIGINT', stopOnce)
+process.on('SIGTERM', stopOnce)
+
+// The board starts at the beginning of the history before the first page can ask for it. Any
+// publish tells the history's epoch, and position 0 of an epoch is "before the first event".
+const started = await hub.publish('demo', { event: 'started', data: { instance } })
+board.position = formatEventId((parseEventId(started) as { epoch: string }).epoch, 0)
+void followBoard().catch((error: unknown) => {
+  if (!stopped.signal.aborted) console.error('demo: the board stopped:', error)
 })
 
 const host = env.HOST ?? '127.0.0.1'

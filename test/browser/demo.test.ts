@@ -1,6 +1,7 @@
 /**
  * The demo page in headless Chromium: every panel receives events, a chat message sent from
- * one page appears in another, and a page that drops its connection gets what it missed.
+ * one page appears in another, a page that drops its connection gets what it missed, and a
+ * page that reloads (or opens late) shows what a page that never left shows.
  * A screenshot is saved to artifacts/demo.png (git-ignored).
  */
 
@@ -61,7 +62,45 @@ async function open(): Promise<Page> {
 
 const messages = (page: Page) => page.locator('#messages li').allTextContents()
 
-test('the demo page streams every panel, chats between pages and resumes after a drop', async () => {
+/** What a user sees of the chat, the job and the stream position (not the clock or stats). */
+interface VisibleState {
+  chat: string[]
+  progress: number
+  percent: string
+  stage: string
+  job: string
+  lastId: string
+}
+
+// Runs in the page, as the text of an expression (see `expectSameState`).
+const READ_STATE = `(() => {
+  const text = (id) => document.getElementById(id)?.textContent ?? ''
+  return {
+    chat: [...document.querySelectorAll('#messages li')].map((li) => li.textContent ?? ''),
+    progress: document.getElementById('job-progress')?.value ?? -1,
+    percent: text('job-percent'),
+    stage: text('job-stage'),
+    job: text('job-id'),
+    lastId: text('last-id'),
+  }
+})()`
+
+const visibleState = (page: Page) => page.evaluate<VisibleState>(READ_STATE)
+
+/**
+ * Waits until `page` shows what `reference` shows, then asserts it: on a timeout the
+ * assertion reports both states.
+ */
+async function expectSameState(page: Page, reference: Page): Promise<VisibleState> {
+  const expected = await visibleState(reference)
+  // Playwright evaluates a string as an expression in the page.
+  const same = `JSON.stringify(${READ_STATE}) === ${JSON.stringify(JSON.stringify(expected))}`
+  await page.waitForFunction(same, undefined, { timeout: 10_000 }).catch(() => {})
+  expect(await visibleState(page)).toEqual(expected)
+  return expected
+}
+
+test('the demo page streams every panel, chats between pages, resumes after a drop, shows the same state after a reload and across a server restart', async () => {
   const first = await open()
   const second = await open()
 
@@ -127,20 +166,82 @@ test('the demo page streams every panel, chats between pages and resumes after a
     await second.locator('#job-progress').evaluate((bar) => (bar as HTMLProgressElement).value),
   ).toBe(100)
 
-  // A reloaded tab resumes too: it sends its last id (kept in sessionStorage) as `lastEventId`,
-  // so it is not told to reset, and it gets messages sent from then on.
+  // Reload: the second page comes back showing what the first, which never left, shows: the
+  // chat so far, the finished job, the same last event id. Nothing is shown twice.
   await second.reload()
   await second.waitForSelector('#status[data-state="open"]', { timeout: 10_000 })
+  const reloaded = await expectSameState(second, first)
+  expect(reloaded).toMatchObject({ progress: 100, percent: '100 %', stage: 'done' })
+  expect(reloaded.chat).toEqual([
+    expect.stringMatching(/^alice: hello from page one /),
+    expect.stringMatching(/^alice: sent while you were away /),
+  ])
+  expect(reloaded.lastId).toMatch(/^[0-9a-z]+-\d+$/)
+
+  // It goes on live, and a reload during a job shows the job going on to the end.
   await first.fill('#chat-text', 'after the reload')
   await first.click('#chat-form button')
+  await first.click('#job-start')
   await second.waitForFunction(
     () => document.getElementById('messages')?.textContent?.includes('after the reload'),
     undefined,
     { timeout: 5000 },
   )
-  expect(await messages(second)).toEqual([expect.stringMatching(/^alice: after the reload /)])
+  await second.reload()
+  for (const page of [first, second]) {
+    await page.waitForFunction(
+      () =>
+        document.getElementById('job-stage')?.textContent === 'done' &&
+        document.getElementById('job-id')?.textContent?.startsWith('job-2-'),
+      undefined,
+      { timeout: 15_000 },
+    )
+  }
+  const after = await expectSameState(second, first)
+  expect(after.chat).toHaveLength(3)
+  expect(after.chat[2]).toMatch(/^alice: after the reload /)
+
+  // A page opened now starts from the same state too.
+  const third = await open()
+  await expectSameState(third, first)
 
   mkdirSync('artifacts', { recursive: true })
   await first.screenshot({ path: 'artifacts/demo.png', fullPage: true })
   expect(pageErrors).toEqual([])
-}, 60_000)
+
+  // The server stops (SIGTERM): the pages hear its farewell, then try to reconnect (and the
+  // browser logs the refused connections, so this comes after the check of page errors).
+  demo.child.kill('SIGTERM')
+  for (const page of [first, second, third]) {
+    await page.waitForFunction(
+      () => document.getElementById('status')?.textContent === 'server stopped: reconnecting…',
+      undefined,
+      { timeout: 10_000 },
+    )
+  }
+  expect(await demo.exited).toEqual({ code: 0, signal: null })
+
+  // A new server on the same port (the in-memory history is gone): the pages reconnect with
+  // an id of the old history, are told it is lost, and take the new server's snapshot.
+  demo = await runExample('demo/server.ts', {
+    env: { CLOCK_MS: '250', STATS_MS: '250', JOB_STEP_MS: '20', PORT: new URL(demo.url).port },
+  })
+  for (const page of [first, second, third]) {
+    await page.waitForFunction(
+      () =>
+        document.getElementById('status')?.dataset.state === 'open' &&
+        /-0$/.test(document.getElementById('last-id')?.textContent ?? '') &&
+        document.getElementById('messages')?.textContent?.includes('history lost'),
+      undefined,
+      { timeout: 15_000 },
+    )
+  }
+  const restarted = await expectSameState(second, first)
+  await expectSameState(third, first)
+  expect(restarted).toMatchObject({
+    chat: ['— history lost: earlier messages may be missing —'],
+    progress: 0,
+    stage: 'idle',
+    lastId: expect.stringMatching(/^[0-9a-z]+-0$/),
+  })
+}, 90_000)

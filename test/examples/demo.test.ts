@@ -34,6 +34,13 @@ function follow(url: string, options: { lastEventId?: string } = {}) {
 const chats = (events: SseEvent[]) =>
   events.filter((e) => e.event === 'chat').map((e) => JSON.parse(e.data).text as string)
 
+/** The chat a page shows: its snapshot's messages, then the chat events after it. */
+const conversation = (events: SseEvent[]): string[] => {
+  const snapshot = events.find((e) => e.event === 'snapshot')
+  const kept = snapshot ? (JSON.parse(snapshot.data).messages as Array<{ text: string }>) : []
+  return [...kept.map((m) => m.text), ...chats(events)]
+}
+
 test('demo server: the page, one stream with clock, stats, chat and job, and resume', async () => {
   const demo = await runExample('demo/server.ts', { env })
   const page = await fetch(demo.url)
@@ -47,6 +54,9 @@ test('demo server: the page, one stream with clock, stats, chat and job, and res
     (e) => e.some((x) => x.event === 'clock') && e.some((x) => x.event === 'stats'),
     'clock and stats',
   )
+  // A page that opens starts with the state so far: nothing yet, at the history's beginning.
+  expect(tab.events[0]).toMatchObject({ event: 'snapshot', id: expect.stringMatching(/-0$/) })
+  expect(JSON.parse(tab.events[0]!.data)).toEqual({ messages: [], job: null })
   const stats = JSON.parse(tab.events.find((e) => e.event === 'stats')!.data)
   expect(stats).toMatchObject({ redis: false, tabs: 1, chatSubscribers: 1 })
 
@@ -68,22 +78,71 @@ test('demo server: the page, one stream with clock, stats, chat and job, and res
     .filter((e) => e.event === 'job')
     .map((e) => JSON.parse(e.data).percent)
   expect(progress).toEqual(Array.from({ length: 51 }, (_, i) => i * 2))
-  // Only chat and job events carry ids: the Last-Event-ID of a tab is always a Broadcaster id.
+  // Only the snapshot, chat and job events carry ids: the Last-Event-ID of a tab is always a
+  // Broadcaster position.
   expect(tab.events.filter((e) => e.id !== undefined).map((e) => e.event)).toEqual([
+    'snapshot',
     'chat',
     ...progress.map(() => 'job'),
   ])
   const lastSeen = tab.events.filter((e) => e.id !== undefined).at(-1)!.id!
   await tab.stop()
 
+  // A page that opens now (a new tab, a reload) gets the chat and the finished job at once,
+  // positioned at the last event the first tab saw.
+  const late = follow(`${demo.url}/events`)
+  await late.until((e) => e.some((x) => x.event === 'snapshot'), 'the snapshot')
+  const snapshot = late.events.find((e) => e.event === 'snapshot')!
+  expect(snapshot.id).toBe(lastSeen)
+  const state = JSON.parse(snapshot.data)
+  expect(state.messages).toEqual([
+    expect.objectContaining({ id: tab.events.find((e) => e.event === 'chat')!.id, text: 'hello' }),
+  ])
+  expect(state.job).toMatchObject({ id: lastSeen, percent: 100, stage: 'done' })
+  await late.stop()
+
   await fetch(`${demo.url}/chat`, {
     method: 'POST',
     body: JSON.stringify({ user: 'ada', text: 'missed' }),
   })
+  // A tab that resumes gets what it missed, and no snapshot.
   const back = follow(`${demo.url}/events`, { lastEventId: lastSeen })
   await back.until((e) => chats(e).length > 0, 'the missed message')
   expect(chats(back.events)).toEqual(['missed'])
+  expect(back.events.some((e) => e.event === 'snapshot')).toBe(false)
   await back.stop()
+})
+
+test('demo server: a snapshot keeps the last 100 messages and is consistent with the stream', async () => {
+  const demo = await runExample('demo/server.ts', { env })
+  const post = (text: string) =>
+    fetch(`${demo.url}/chat`, { method: 'POST', body: JSON.stringify({ user: 'ada', text }) })
+  for (let n = 1; n <= 105; n++) expect((await post(`m${n}`)).status).toBe(202)
+  // Pages open while messages keep coming: each one's snapshot plus what follows it is the
+  // whole conversation, without a gap or a repeat.
+  const pages = [follow(`${demo.url}/events`)]
+  for (let n = 106; n <= 120; n++) {
+    expect((await post(`m${n}`)).status).toBe(202)
+    if (n % 5 === 0) pages.push(follow(`${demo.url}/events`))
+  }
+  for (const page of pages) {
+    await page.until((e) => conversation(e).includes('m120'), 'the last message')
+    const snapshot = page.events.find((e) => e.event === 'snapshot')!
+    expect(JSON.parse(snapshot.data).messages.length).toBeLessThanOrEqual(100)
+    const seen = conversation(page.events)
+    const first = Number(seen[0]!.slice(1))
+    expect(seen).toEqual(Array.from({ length: 121 - first }, (_, i) => `m${first + i}`))
+    await page.stop()
+  }
+  // The board's subscription is woken in the same burst as the pages' ones, so once a page has
+  // received m120 the board has it too: a snapshot taken now holds exactly the last 100.
+  const last = follow(`${demo.url}/events`)
+  await last.until((e) => e.some((x) => x.event === 'snapshot'), 'the snapshot')
+  const kept = JSON.parse(last.events.find((e) => e.event === 'snapshot')!.data).messages
+  expect(kept.map((m: { text: string }) => m.text)).toEqual(
+    Array.from({ length: 100 }, (_, i) => `m${21 + i}`),
+  )
+  await last.stop()
 })
 
 test('demo server with REDIS_URL: two processes share the chat, the job and resume', async () => {
@@ -102,17 +161,10 @@ test('demo server with REDIS_URL: two processes share the chat, the job and resu
     await tab.until((e) => e.some((x) => x.event === 'stats'), 'stats from A')
     expect(JSON.parse(tab.events.find((e) => e.event === 'stats')!.data).redis).toBe(true)
 
-    // Posted to B, received by a tab on A.
+    // Posted to B, received by a tab on A. The tab started from its snapshot's position, so
+    // a message published after it opened cannot be missed, however late A listens on Redis.
     const post = (url: string, text: string) =>
       fetch(`${url}/chat`, { method: 'POST', body: JSON.stringify({ user: 'ada', text }) })
-    // A tab without Last-Event-ID gets chat from the moment its subscription listens on Redis,
-    // which a loaded machine may finish after the first 'stats' event: post warm-ups on B until
-    // one reaches A, so the next message cannot fall before the subscription went live.
-    for (let tries = 0; !chats(tab.events).some((t) => t.startsWith('warm-up')); tries++) {
-      if (tries >= 40) throw new Error('no warm-up message from B reached the tab on A')
-      expect((await post(b!.url, `warm-up ${tries}`)).status).toBe(202)
-      await new Promise((resolve) => setTimeout(resolve, 250))
-    }
     expect((await post(b!.url, 'via B')).status).toBe(202)
     await tab.until((e) => chats(e).includes('via B'), 'the message published on B')
     expect((await fetch(`${b!.url}/job`, { method: 'POST' })).status).toBe(202)
@@ -122,6 +174,19 @@ test('demo server with REDIS_URL: two processes share the chat, the job and resu
     )
     const lastSeen = tab.events.filter((e) => e.id !== undefined).at(-1)!.id!
     await tab.stop()
+
+    // A page opening on either process starts from the same state.
+    for (const demo of [a!, b!]) {
+      const page = follow(`${demo.url}/events`)
+      await page.until(
+        (e) => e.some((x) => x.event === 'snapshot' && x.id === lastSeen),
+        `a snapshot at ${lastSeen} from ${demo.url}`,
+      )
+      const state = JSON.parse(page.events.find((e) => e.event === 'snapshot')!.data)
+      expect(state.messages.map((m: { text: string }) => m.text)).toEqual(['via B'])
+      expect(state.job).toMatchObject({ percent: 100, stage: 'done' })
+      await page.stop()
+    }
 
     // The tab comes back on the other process and resumes from the shared history.
     await post(a!.url, 'missed, sent to A')

@@ -19,5 +19,7 @@ test('examples/README.md runs only files that exist, and lists every example', (
   for (const file of commands) expect(existsSync(join(root, file)), file).toBe(true)
   expect(new Set(commands)).toEqual(new Set(scripts(join(root, 'examples'))))
   const start = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts.start
-  expect(start).toBe('tsx examples/demo/server.ts')
+  // `exec`: the shell npm runs the script in becomes node, so a signal npm forwards reaches the
+  // server (demo-stop.test.ts runs `npm start` and stops it).
+  expect(start).toBe('exec node --import tsx examples/demo/server.ts')
 })

@@ -1,6 +1,7 @@
 /**
- * Runs an example as a child process, the way a reader would (`tsx examples/<file>.ts`), and
- * gives a test its URL and what it prints. Every child is killed in `stopAllExamples`.
+ * Runs an example as a child process, the way a reader would (`tsx examples/<file>.ts`, or
+ * `npm start` for the demo), and gives a test its URL and what it prints. Every child is
+ * killed in `stopAllExamples`.
  */
 
 import { type ChildProcess, spawn } from 'node:child_process'
@@ -19,7 +20,10 @@ export interface RunningExample {
   waitForLine(pattern: RegExp, timeout?: number): Promise<string>
   /** Settles with the exit code and signal once the process has ended. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
-  /** Kills the process (SIGKILL: teardown need not be polite) and waits for it to end. */
+  /**
+   * Kills the process (SIGKILL: teardown need not be polite), and its whole process group when
+   * it was started in its own, and waits for it to end.
+   */
   stop(): Promise<void>
 }
 
@@ -37,16 +41,32 @@ export interface RunOptions {
 /**
  * Starts `examples/<file>` with `PORT=0` (a free port) and waits for `listening on <url>`.
  */
-export async function runExample(file: string, options: RunOptions = {}): Promise<RunningExample> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', `examples/${file}`, ...(options.args ?? [])],
-    {
-      cwd: root,
-      env: { ...process.env, PORT: '0', NO_COLOR: '1', ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  )
+export function runExample(file: string, options: RunOptions = {}): Promise<RunningExample> {
+  const args = ['--import', 'tsx', `examples/${file}`, ...(options.args ?? [])]
+  return run(file, process.execPath, args, false, options)
+}
+
+/**
+ * Runs `npm start` as a user does, in its own process group (as a terminal runs a command),
+ * so a test can send what Ctrl+C sends: a signal to the whole group (`process.kill(-pid)`).
+ */
+export function runNpmStart(options: RunOptions = {}): Promise<RunningExample> {
+  return run('npm start', 'npm', ['start', ...(options.args ?? [])], true, options)
+}
+
+async function run(
+  file: string,
+  command: string,
+  args: string[],
+  detached: boolean,
+  options: RunOptions,
+): Promise<RunningExample> {
+  const child = spawn(command, args, {
+    cwd: root,
+    env: { ...process.env, PORT: '0', NO_COLOR: '1', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached,
+  })
   const lines: string[] = []
   const watchers = new Set<() => void>()
   const onData = (prefix: string) => {
@@ -64,15 +84,22 @@ export async function runExample(file: string, options: RunOptions = {}): Promis
   }
   child.stdout.on('data', onData(`[${file}]`))
   child.stderr.on('data', onData(`[${file} !]`))
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => {
-      for (const watcher of watchers) watcher()
-      resolve({ code, signal })
-    })
-  })
+  // `ended`: no more output can come (the process has exited and its pipes are closed), so a
+  // line not printed yet never will be. `exited` settles on exit, which can come first.
   let ended = false
-  void exited.then(() => {
-    ended = true
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }))
+    child.once('close', () => {
+      ended = true
+      for (const watcher of watchers) watcher()
+    })
+    // Not started at all (`npm` not on PATH): say so instead of waiting for a line.
+    child.once('error', (error) => {
+      lines.push(`${command}: ${error.message}`)
+      ended = true
+      for (const watcher of watchers) watcher()
+      resolve({ code: null, signal: null })
+    })
   })
 
   const waitForLine = (pattern: RegExp, timeout = 10_000): Promise<string> =>
@@ -112,6 +139,14 @@ export async function runExample(file: string, options: RunOptions = {}): Promis
     exited,
     async stop() {
       running.delete(entry)
+      if (detached && child.pid !== undefined) {
+        // The group may outlive its leader (a child that missed the signal): end all of it.
+        try {
+          process.kill(-child.pid, 'SIGKILL')
+        } catch {
+          // ESRCH: the whole group has already ended.
+        }
+      }
       if (ended) return
       child.kill('SIGKILL')
       await exited

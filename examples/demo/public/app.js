@@ -1,26 +1,48 @@
 // The demo page: one EventSource for the whole page. Plain JavaScript, no build step.
+//
+// A page that opens (or reloads) connects without an id and first receives a `snapshot`: the
+// recent chat and the job's state, whose id is the position the stream then continues from.
+// So a reloaded page shows what a page that never left shows. When the stream drops, the
+// browser reconnects by itself with `Last-Event-ID` and gets only what it missed.
 
 const $ = (id) => document.getElementById(id)
-const state = { received: 0, lastEventId: sessionStorage.getItem('oven-last-id') ?? '' }
+/** The server keeps this many chat messages for the snapshot; the page shows as many. */
+const CHAT_KEPT = 100
+const state = {
+  received: 0,
+  lastEventId: '',
+  /** This connection began with a snapshot (each connection, the browser's reconnects too). */
+  snapshotted: false,
+  /** A notice to show once the snapshot asked for by a reset has replaced the chat. */
+  resetNotice: '',
+  /** The server said goodbye: the errors that follow are expected. */
+  stopping: false,
+}
 let source
 
-function connect() {
-  // A new EventSource cannot set headers, so a tab that was reloaded or reopened by the
-  // "drop" button sends its last id as the `lastEventId` query parameter, which Oven reads like
-  // the `Last-Event-ID` header. The browser's own reconnects send the header by themselves.
-  const url = state.lastEventId
-    ? `/events?lastEventId=${encodeURIComponent(state.lastEventId)}`
-    : '/events'
+/** Opens the stream; `resume` sends the last id seen (the "drop" button), else a snapshot comes. */
+function connect({ resume }) {
+  // A new EventSource cannot set headers, so a resuming page sends its last id as the
+  // `lastEventId` query parameter, which Oven reads like the `Last-Event-ID` header. The
+  // browser's own reconnects send the header by themselves.
+  const url =
+    resume && state.lastEventId
+      ? `/events?lastEventId=${encodeURIComponent(state.lastEventId)}`
+      : '/events'
   source = new EventSource(url)
-  source.onopen = () => setStatus('open', 'connected')
-  source.onerror = () => setStatus('connecting', 'reconnecting…')
+  source.onopen = () => {
+    state.snapshotted = false
+    state.stopping = false
+    setStatus('open', 'connected')
+  }
+  source.onerror = () =>
+    setStatus('connecting', state.stopping ? 'server stopped: reconnecting…' : 'reconnecting…')
   for (const [name, handler] of Object.entries(handlers)) {
     source.addEventListener(name, (event) => {
       state.received++
       $('received').textContent = String(state.received)
       if (event.lastEventId) {
         state.lastEventId = event.lastEventId
-        sessionStorage.setItem('oven-last-id', event.lastEventId)
         $('last-id').textContent = event.lastEventId
       }
       handler(JSON.parse(event.data), event)
@@ -33,38 +55,75 @@ function setStatus(value, text) {
   $('status').textContent = text
 }
 
+function chatItem(data, id) {
+  const item = document.createElement('li')
+  item.dataset.id = id
+  const who = document.createElement('b')
+  who.textContent = data.user
+  item.append(who, `: ${data.text} `)
+  const when = document.createElement('span')
+  when.className = 'muted'
+  when.textContent = new Date(data.at).toLocaleTimeString()
+  item.append(when)
+  return item
+}
+
+function showJob(job) {
+  $('job-progress').value = job ? job.percent : 0
+  $('job-percent').textContent = `${job ? job.percent : 0} %`
+  $('job-stage').textContent = job ? job.stage : 'idle'
+  $('job-id').textContent = job ? `${job.jobId} on ${job.instance}` : ''
+}
+
+function notice(text) {
+  const item = document.createElement('li')
+  item.className = 'muted'
+  item.textContent = text
+  $('messages').append(item)
+}
+
 const handlers = {
   clock(data) {
     $('clock').textContent = new Date(data.time).toLocaleTimeString()
     $('clock-instance').textContent = data.instance
   },
+  // The state so far, first on a stream opened without an id: it replaces what the page shows.
+  snapshot(data) {
+    state.snapshotted = true
+    $('messages').replaceChildren(...data.messages.map((message) => chatItem(message, message.id)))
+    if (state.resetNotice) notice(state.resetNotice)
+    state.resetNotice = ''
+    $('messages').scrollTop = $('messages').scrollHeight
+    showJob(data.job)
+  },
   chat(data, event) {
-    const item = document.createElement('li')
-    item.dataset.id = event.lastEventId
-    const time = new Date(data.at).toLocaleTimeString()
-    const who = document.createElement('b')
-    who.textContent = data.user
-    item.append(who, `: ${data.text} `)
-    const when = document.createElement('span')
-    when.className = 'muted'
-    when.textContent = time
-    item.append(when)
-    $('messages').append(item)
+    $('messages').append(chatItem(data, event.lastEventId))
+    // As many as the server's snapshot holds, so a reloaded page shows the same list.
+    const shown = $('messages').querySelectorAll('li[data-id]')
+    if (shown.length > CHAT_KEPT) shown[0].remove()
     $('messages').scrollTop = $('messages').scrollHeight
   },
   job(data) {
-    $('job-progress').value = data.percent
-    $('job-percent').textContent = `${data.percent} %`
-    $('job-stage').textContent = data.stage
-    $('job-id').textContent = `${data.jobId} on ${data.instance}`
+    showJob(data)
   },
-  // The Broadcaster could not resume this tab without loss (the server restarted with the
-  // in-memory broker, or the tab was away longer than the history covers). Say so.
+  // The Broadcaster could not resume this page without loss (the server restarted with the
+  // in-memory broker, or the page was away longer than the history covers). As Oven's docs
+  // advise, reload the state: a new stream without an id starts with a snapshot. A reset on a
+  // stream that began with a snapshot is only reported, so this cannot loop.
   'oven-reset'(data) {
-    const item = document.createElement('li')
-    item.className = 'muted'
-    item.textContent = `— history ${data.reason}: earlier messages may be missing —`
-    $('messages').append(item)
+    const text = `— history ${data.reason}: earlier messages may be missing —`
+    if (state.snapshotted) {
+      notice(text)
+      return
+    }
+    state.resetNotice = text
+    source.close()
+    connect({ resume: false })
+  },
+  // The server is stopping; the browser reconnects when it is back (or to another process).
+  shutdown(data) {
+    state.stopping = true
+    setStatus('closed', `server ${data.instance} stopping`)
   },
   stats(data) {
     const rows = {
@@ -114,7 +173,7 @@ $('job-start').addEventListener('click', async () => {
 $('drop').addEventListener('click', () => {
   source.close()
   setStatus('closed', 'dropped: back in 3 s')
-  setTimeout(connect, 3000)
+  setTimeout(() => connect({ resume: true }), 3000)
 })
 
-connect()
+connect({ resume: false })
