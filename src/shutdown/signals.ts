@@ -44,8 +44,13 @@ export interface ShutdownHandlerOptions {
    * @defaultValue `true`
    */
   exit?: boolean | undefined
-  /** Called once shutdown has finished (or failed), before the process exits. */
-  onDone?: ((error?: unknown) => void) | undefined
+  /**
+   * Called once shutdown has finished (or failed), before the process exits. It may return a
+   * promise (closing a database, a broadcaster): the handlers stay installed until it settles,
+   * so a repeated signal meanwhile (a Ctrl+C that reaches the process twice, from the terminal
+   * and from `npm`) is ignored instead of killing the process halfway through its cleanup.
+   */
+  onDone?: ((error?: unknown) => void | Promise<void>) | undefined
 }
 
 /**
@@ -106,7 +111,7 @@ export function installShutdownHandlers(
       if (force) clearTimeout(force)
     }
     try {
-      options.onDone?.(failure)
+      await options.onDone?.(failure)
     } catch (error) {
       // The process must still go on to exit.
       console.error('[oven-sse] onDone threw during shutdown:', error)

@@ -207,3 +207,31 @@ test('installShutdownHandlers: SIGTERM sends the farewell, closes the server and
     child.kill('SIGKILL')
   }
 })
+
+test('installShutdownHandlers: a signal repeated during an async onDone is ignored; the cleanup finishes', async () => {
+  const script = fileURLToPath(new URL('./fixtures/signal-server-cleanup.ts', import.meta.url))
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  })
+  let output = ''
+  child.stdout.setEncoding('utf8')
+  child.stdout.on('data', (chunk: string) => {
+    output += chunk
+  })
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  )
+  try {
+    await waitFor(() => /listening \d+/.test(output), 15_000, 'child listening')
+    child.kill('SIGINT')
+    await waitFor(() => output.includes('cleanup started'), 10_000, 'onDone to start')
+    // A Ctrl+C that reaches the process twice (from the terminal and from npm): the second
+    // arrives while onDone still runs, and must not kill the process halfway.
+    child.kill('SIGINT')
+    child.stdin.end('finish\n')
+    expect(await exited).toEqual({ code: 0, signal: null })
+    expect(output).toContain('cleanup done')
+  } finally {
+    child.kill('SIGKILL')
+  }
+})
