@@ -337,41 +337,25 @@ installShutdownHandlers(server, {
   // 130, which `npm start` reports as a failure). Anything left open would keep it running,
   // and the demo's test would notice.
   exit: false,
-  onDone(error) {
+  // Awaited before the handlers are removed: a second Ctrl+C meanwhile (under `npm start` one
+  // reaches this process twice, from the terminal and from npm) is ignored, not fatal.
+  async onDone(error) {
     if (error) {
       console.error('demo: shutdown failed:', error)
       process.exitCode = 1
     }
     console.log('demo: server closed; stopping the job and the Broadcaster')
-    void (async () => {
+    try {
       await runningJob?.done
       stopped.abort()
       await hub.close()
       console.log('demo: stopped')
-    })().catch((failure: unknown) => {
+    } catch (failure) {
       console.error('demo: closing the Broadcaster failed:', failure)
       process.exitCode = 1
-    })
+    }
   },
 })
-
-// One Ctrl+C reaches this process twice under `npm start`: from the terminal (the whole process
-// group gets SIGINT) and from npm, which forwards what it receives. installShutdownHandlers
-// removes its handlers once the server has closed, and a copy arriving after that (npm is late
-// on a busy machine) would kill the process before the Broadcaster has closed. So once
-// stopping has begun, further SIGINT and SIGTERM are ignored, and a deadline makes sure
-// stopping cannot hang instead.
-let stopping = false
-const stopOnce = () => {
-  if (stopping) return
-  stopping = true
-  setTimeout(() => {
-    console.error('demo: still stopping after 15 s; exiting')
-    process.exit(1)
-  }, 15_000).unref()
-}
-process.on('SIGINT', stopOnce)
-process.on('SIGTERM', stopOnce)
 
 // The board starts at the beginning of the history before the first page can ask for it. Any
 // publish tells the history's epoch, and position 0 of an epoch is "before the first event".
