@@ -13,11 +13,11 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { SseError } from '../errors.ts'
 import { StreamRegistry } from '../shutdown/registry.ts'
+import { mergeHeaders } from '../stream/headers.ts'
 import { resolveOptions } from '../stream/options.ts'
 import { checkContent } from '../stream/source.ts'
 import type { CloseReason, Content, ContentSource, StreamOptions } from '../stream/types.ts'
 import { streamResponse } from '../transports/node.ts'
-import { mergeHeaders } from './merge-headers.ts'
 
 /** Options of `reply.sse()`: the stream options, with `ctx.request` the `FastifyRequest`. */
 export type FastifySseOptions = StreamOptions<FastifyRequest>

@@ -10,7 +10,7 @@ import { ovenSse } from '../../src/fastify.ts'
 import { ConnectionLimiter, StreamRegistry } from '../../src/index.ts'
 import { readEvents } from '../../src/testing.ts'
 import { http1Client } from './fixtures/clients.ts'
-import { createScenario, FAIL_MESSAGE } from './fixtures/scenario.ts'
+import { createScenario, FAIL_MESSAGE, PRESET_HEADERS } from './fixtures/scenario.ts'
 import { sseScenarios, type Target, until } from './fixtures/suite.ts'
 
 const scenario = createScenario()
@@ -37,6 +37,14 @@ async function build(): Promise<FastifyInstance> {
   app.get('/once', (_request, reply) => reply.sse(scenario.once))
   app.get('/fail', (_request, reply) => reply.sse(scenario.fail))
   app.get('/flood', (_request, reply) => reply.sse(scenario.flood))
+  app.get(
+    '/quiet',
+    (
+      _request,
+      reply, // The plugin's defaults (the scenario's options) carry a retry line: none here.
+    ) => reply.sse(scenario.quiet, { ...scenario.quietOptions, retry: undefined }),
+  )
+  app.get('/preset', (_request, reply) => reply.headers(PRESET_HEADERS).sse(scenario.once))
   app.get('/headers', (_request, reply) => {
     reply.header('x-request-kind', 'stream').header('cache-control', 'no-cache')
     return reply.sse(['one'], { headers: { 'x-call': 'yes' } })
