@@ -2,6 +2,7 @@
  * Every option of the DESIGN.md table, each with a test that fails if the option is ignored.
  */
 
+import { connect } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, describe, expect, test, vi } from 'vitest'
 import {
@@ -83,6 +84,31 @@ describe('headers', () => {
       expect(response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8')
       expect(response.headers.getSetCookie()).toEqual(['a=1', 'b=2'])
       expect(await response.text()).toBe(`${OPENING_FRAME}data: x\r\n\r\n`)
+    }
+  })
+
+  test('Node: an HTTP/1.0 client gets Connection: close, and the stream ends with the connection', async () => {
+    // HTTP/1.0 has no chunked framing: the end of the body is the end of the connection, so
+    // promising keep-alive would be false. The Node transport sets Connection itself; on the
+    // web path the server frames the response (@hono/node-server counts a short body's length).
+    const server = await nodeServer((req, res) => {
+      void sendEventStream(req, res, ['x'])
+    })
+    {
+      const socket = connect(server.port, '127.0.0.1')
+      let received = ''
+      socket.on('data', (chunk) => {
+        received += String(chunk)
+      })
+      const ended = new Promise<void>((resolve) => socket.once('end', resolve))
+      socket.write('GET / HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n')
+      await ended
+      socket.destroy()
+      expect(received).toMatch(/^HTTP\/1\.1 200 /)
+      const head = received.slice(0, received.indexOf('\r\n\r\n')).toLowerCase()
+      expect(head).toContain('connection: close')
+      expect(head).not.toContain('transfer-encoding')
+      expect(received.endsWith(`${OPENING_FRAME}data: x\r\n\r\n`)).toBe(true)
     }
   })
 
