@@ -13,11 +13,11 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { SseError } from '../errors.ts'
 import { StreamRegistry } from '../shutdown/registry.ts'
+import { mergeHeaders } from '../stream/headers.ts'
 import { resolveOptions } from '../stream/options.ts'
 import { checkContent } from '../stream/source.ts'
 import type { CloseReason, Content, ContentSource, StreamOptions } from '../stream/types.ts'
 import { streamResponse } from '../transports/node.ts'
-import { mergeHeaders } from './merge-headers.ts'
 
 /** Options of `reply.sse()`: the stream options, with `ctx.request` the `FastifyRequest`. */
 export type FastifySseOptions = StreamOptions<FastifyRequest>
@@ -58,6 +58,28 @@ declare module 'fastify' {
 
 // Options that `app.register` hands to every plugin; they are not stream options.
 const REGISTER_KEYS = ['prefix', 'logLevel', 'logSerializers']
+
+/**
+ * A stream the client closed — or a client dropped for not reading (`sendTimeout`) — never
+ * finishes its response, so Fastify neither runs `onResponse` nor logs the request; it runs
+ * `onRequestAbort` hooks instead. For its own streams Fastify then logs `stream closed
+ * prematurely` at `info`: the plugin does the same, with the close reason and how long the
+ * stream lasted, and honours `disableRequestLogging` as Fastify does.
+ */
+function logUnfinished(reply: FastifyReply, reason: CloseReason): void {
+  if ((reason !== 'disconnect' && reason !== 'timeout') || reply.raw.writableFinished) return
+  const disabled = reply.server.initialConfig.disableRequestLogging as
+    | boolean
+    | ((request: FastifyRequest) => boolean)
+    | undefined
+  if (typeof disabled === 'function' ? disabled(reply.request) : disabled) return
+  reply.log.info(
+    { res: reply, responseTime: reply.elapsedTime, reason },
+    'stream closed prematurely',
+  )
+}
+
+function ignore(): void {}
 
 /** Errors while streaming go to the request's logger, with its request id. */
 function logStreamError(error: unknown, request: FastifyRequest): void {
@@ -108,6 +130,8 @@ function streamReply(
   // Content that is not a function cannot fail any more; and a connection limit that turned the
   // request away has answered 503 already. Either way Fastify must not send anything now.
   if (typeof content !== 'function' || reply.raw.headersSent) hijack()
+  // A rejection is Fastify's to answer (its error handler): only the ends are watched here.
+  closed.then((reason) => logUnfinished(reply, reason), ignore)
   return closed
 }
 

@@ -22,22 +22,42 @@ const FRAMING = new Set([
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/
 
+/** Whether `name` is one of the headers Oven owns (any case). */
+export function isFramingHeader(name: string): boolean {
+  return FRAMING.has(name.toLowerCase())
+}
+
+/** What the transport knows of the exchange, beyond the caller's `headers`. */
+export interface HeadFacts {
+  /**
+   * The connection ends with this response (the client sent `Connection: close`, spoke
+   * HTTP/1.0, or the server decided so): `Connection: close` instead of `keep-alive`.
+   */
+  close?: boolean | undefined
+  /** The response already carries a `Cache-Control` (set by a middleware): no default. */
+  cacheControlSet?: boolean | undefined
+}
+
+const NO_FACTS: HeadFacts = {}
+
 /**
  * The head as a list of pairs (repeated names such as `Set-Cookie` kept):
  * - `Content-Type: text/event-stream; charset=utf-8`;
  * - `Cache-Control: no-store, no-transform` unless the caller set one (`no-transform` keeps
  *   compression middleware and CDNs from buffering the stream);
  * - `X-Accel-Buffering: no`, so nginx passes each event on at once;
- * - `Connection: keep-alive` on HTTP/1.x only: the header is forbidden in HTTP/2.
+ * - `Connection` on HTTP/1.x only (the header is forbidden in HTTP/2): `keep-alive`, or `close`
+ *   when the connection ends with this response (RFC 9112 §9.6).
  *
  * `Transfer-Encoding` is never set by hand: the server picks chunked framing on HTTP/1.1.
  */
 export function buildHeaders(
   user: HeadersInput | undefined,
   http1: boolean,
+  facts: HeadFacts = NO_FACTS,
 ): Array<[string, string]> {
   const out: Array<[string, string]> = []
-  let cacheControl = false
+  let cacheControl = facts.cacheControlSet === true
   const add = (name: string, value: string): void => {
     // Checked here rather than left to `Headers`/`writeHead`: they throw a bare TypeError, and on
     // Node only after the content function has run.
@@ -76,8 +96,62 @@ export function buildHeaders(
   out.push(['Content-Type', 'text/event-stream; charset=utf-8'])
   if (!cacheControl) out.push(['Cache-Control', 'no-store, no-transform'])
   out.push(['X-Accel-Buffering', 'no'])
-  if (http1) out.push(['Connection', 'keep-alive'])
+  if (http1) out.push(['Connection', facts.close ? 'close' : 'keep-alive'])
   return out
+}
+
+// RFC 9110 §7.6.1: Connection is a comma-separated list of case-insensitive options.
+const CLOSE_OPTION = /(?:^|,)\s*close\s*(?:,|$)/i
+
+/**
+ * Whether an HTTP/1.x connection ends with this response: the client asked for it
+ * (`Connection: close`, RFC 9112 §9.6), or it speaks HTTP/1.0, which has no chunked framing —
+ * an event stream's end is then the connection's end.
+ */
+export function closesConnection(
+  versionMajor: number,
+  versionMinor: number,
+  connection: string | readonly string[] | null | undefined,
+): boolean {
+  if (versionMajor === 1 && versionMinor === 0) return true
+  if (connection === null || connection === undefined) return false
+  const value = typeof connection === 'string' ? connection : connection.join(',')
+  return CLOSE_OPTION.test(value)
+}
+
+/** Header pairs from any {@link HeadersInput}, repeated names kept. */
+export function headerPairs(input: HeadersInput | undefined): Array<[string, string]> {
+  const out: Array<[string, string]> = []
+  if (input === undefined || input === null) return out
+  if (Array.isArray(input)) {
+    for (const [name, value] of input as ReadonlyArray<readonly [string, string]>) {
+      out.push([name, String(value)])
+    }
+  } else if (typeof (input as Headers).forEach === 'function') {
+    ;(input as Headers).forEach((value, name) => {
+      out.push([name, value])
+    })
+  } else {
+    for (const [name, value] of Object.entries(input)) {
+      if (value === undefined) continue
+      if (Array.isArray(value)) for (const item of value) out.push([name, String(item)])
+      else out.push([name, String(value)])
+    }
+  }
+  return out
+}
+
+/**
+ * Headers a framework collected before the stream (`reply.header()`, `c.header()`),
+ * overridden name by name by the `headers` option.
+ */
+export function mergeHeaders(
+  base: HeadersInput | undefined,
+  own: HeadersInput | undefined,
+): Array<[string, string]> {
+  const ownPairs = headerPairs(own)
+  const overridden = new Set(ownPairs.map(([name]) => name.toLowerCase()))
+  return [...headerPairs(base).filter(([name]) => !overridden.has(name.toLowerCase())), ...ownPairs]
 }
 
 /**

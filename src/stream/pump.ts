@@ -55,6 +55,12 @@ export interface PumpInit<Req> {
 // event on its own costs more CPU in the transport than encoding it.
 const BATCH_CHARS = 16 * 1024
 
+/**
+ * The comment every stream starts with, written as soon as it opens (with the head). Clients
+ * ignore comments; its only job is to be the first body byte.
+ */
+export const OPENING = ': ok'
+
 function isAbortLike(error: unknown, reason: unknown): boolean {
   return error === reason || (error as Error | undefined)?.name === 'AbortError'
 }
@@ -253,6 +259,9 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
     if (this.ended) return
     const { retry, ping, dataSender, sep } = this.#options
     this.#lastWrite = clock()
+    // The opening frame, with the head: a quiet source still opens at once. Some servers (Bun)
+    // send the head only with the first body byte, and a client sees `open` only with the head.
+    this.#push(`${OPENING}${sep}${sep}`)
     if (retry !== undefined) this.#push(`retry: ${retry}${sep}${sep}`)
     if (ping > 0) keepAlive.add(this, this.#lastWrite + ping)
     if (dataSender) this.#startDataSender(dataSender)

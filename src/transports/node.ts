@@ -9,7 +9,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import { SseError } from '../errors.ts'
 import { REJECTION_BODY, type ReleaseSlot, rejectionHeaders } from '../limits/connection-limit.ts'
-import { buildHeaders, readLastEventId } from '../stream/headers.ts'
+import {
+  buildHeaders,
+  closesConnection,
+  isFramingHeader,
+  readLastEventId,
+} from '../stream/headers.ts'
 import { type ResolvedOptions, resolveOptions } from '../stream/options.ts'
 import { createPump, type Pump, type Sink } from '../stream/pump.ts'
 import { checkContent } from '../stream/source.ts'
@@ -236,8 +241,10 @@ function endUnstarted(
   options: { status: number; headers: StreamOptions['headers'] },
 ): void {
   if (res.headersSent || res.writableEnded || res.destroyed) return
-  const head = toNodeHeaders(buildHeaders(options.headers, req.httpVersionMajor < 2))
-  ;(res as ServerResponse).writeHead(options.status, head)
+  ;(res as ServerResponse).writeHead(
+    options.status,
+    toNodeHeaders(headFor(req, res, options.headers)),
+  )
   res.end()
 }
 
@@ -249,7 +256,7 @@ function reject<Req>(
   options: { headers: StreamOptions['headers'] },
   retryAfter: string,
 ): void {
-  const head = rejectionHeaders(retryAfter, buildHeaders(options.headers, req.httpVersionMajor < 2))
+  const head = rejectionHeaders(retryAfter, headFor(req, res, options.headers))
   ;(res as ServerResponse).writeHead(503, toNodeHeaders(head))
   res.end(REJECTION_BODY)
   pump.close('rejected')
@@ -269,8 +276,7 @@ function sendHead<Req>(
     return
   }
   try {
-    const http1 = req.httpVersionMajor < 2
-    const head = toNodeHeaders(buildHeaders(options.headers, http1))
+    const head = toNodeHeaders(headFor(req, res, options.headers))
     ;(res as ServerResponse).writeHead(options.status, head)
     ;(res as ServerResponse).flushHeaders()
   } catch (error) {
@@ -280,6 +286,36 @@ function sendHead<Req>(
     return
   }
   pump.start(sink)
+}
+
+/**
+ * The head for `res`, given what is already set on it. A header a middleware set with
+ * `res.setHeader()` (Express `res.set()`, Koa `ctx.set()`) stays — `writeHead` merges it, and
+ * a `Cache-Control` there replaces Oven's default — unless the `headers` option names it too
+ * (the option wins) or it is a framing header, which is removed: the stream's framing is
+ * Oven's. `Connection` is `close` when the client asked for it, spoke HTTP/1.0, or the server
+ * already decided to close (RFC 9112 §9.6); otherwise `keep-alive`, on HTTP/1.x only.
+ */
+function headFor(
+  req: NodeRequest,
+  res: NodeResponse,
+  headers: StreamOptions['headers'],
+): Array<[string, string]> {
+  const http1 = req.httpVersionMajor < 2
+  const out = res as ServerResponse
+  let close = false
+  if (http1) {
+    const preset = out.getHeader('connection')
+    close =
+      closesConnection(req.httpVersionMajor, req.httpVersionMinor, req.headers.connection) ||
+      out.shouldKeepAlive === false ||
+      (preset !== undefined && closesConnection(1, 1, String(preset)))
+  }
+  const cacheControlSet = out.hasHeader('cache-control')
+  for (const name of out.getHeaderNames()) {
+    if (isFramingHeader(name)) out.removeHeader(name)
+  }
+  return buildHeaders(headers, http1, { close, cacheControlSet })
 }
 
 function header(req: NodeRequest, name: string): string | undefined {

@@ -26,6 +26,18 @@ export interface EventSourceResponseOptions extends StreamOptions<Request | unde
 const encoder = new TextEncoder()
 
 /**
+ * The default `ping` under Bun. `Bun.serve` closes a connection that has not been written to
+ * for `idleTimeout` seconds (default 10), and checks on a 4-second tick, so a connection can
+ * be cut 8 s after its last write (measured with Bun 1.4: a silent stream is cut at 12 s).
+ * Oven's general default (15 s) would lose every quiet stream; 4 s keeps one open under Bun's
+ * defaults with 4 s to spare. A `ping` you pass is used as it is.
+ */
+const BUN_PING = 4000
+
+/** Whether this is Bun: its global is the one reliable sign (it also serves node:http). */
+const onBun = typeof (globalThis as { Bun?: unknown }).Bun === 'object'
+
+/**
  * The pump's {@link Sink} over a pull-based `ReadableStream` body. With a high-water mark of 0
  * the stream asks for data only when the server reads, so the source is pulled no faster than
  * the client takes events — and a response that is never sent never starts its source.
@@ -196,7 +208,9 @@ export class PreparedStream {
     content: Content<Request | undefined>,
     options: EventSourceResponseOptions | undefined,
   ): PreparedStream {
-    const resolved = resolveOptions(options, ['request'])
+    const runtimeDefaults =
+      onBun && options?.ping === undefined ? { ...options, ping: BUN_PING } : options
+    const resolved = resolveOptions(runtimeDefaults, ['request'])
     checkContent(content)
     const request = options?.request
     if (

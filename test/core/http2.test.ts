@@ -2,6 +2,7 @@ import { connect, createServer, type Http2Server } from 'node:http2'
 import type { AddressInfo } from 'node:net'
 import { afterEach, expect, test } from 'vitest'
 import { sendEventStream } from '../../src/node.ts'
+import { OPENING_FRAME } from '../helpers/streams.ts'
 
 let server: Http2Server | undefined
 afterEach(
@@ -31,7 +32,7 @@ test('over HTTP/2 (h2c): no hop-by-hop headers, events arrive', async () => {
     expect(headers.connection).toBeUndefined()
     expect(headers['transfer-encoding']).toBeUndefined()
     expect(headers['keep-alive']).toBeUndefined()
-    expect(body).toBe('data: a\r\n\r\ndata: b\r\n\r\n')
+    expect(body).toBe(`${OPENING_FRAME}data: a\r\n\r\ndata: b\r\n\r\n`)
     expect(warnings.filter((w) => /connection|hop/i.test(w))).toEqual([])
   } finally {
     session.close()

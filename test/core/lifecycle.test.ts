@@ -16,7 +16,13 @@ import {
 import { sendEventStream } from '../../src/node.ts'
 import { iterateEvents, readEvents } from '../../src/testing.ts'
 import { closeAllServers, nodeServer, waitFor, webServer } from '../helpers/servers.ts'
-import { activeTimers, gate, sleepUnlessAborted, stalledClient } from '../helpers/streams.ts'
+import {
+  activeTimers,
+  gate,
+  OPENING_FRAME,
+  sleepUnlessAborted,
+  stalledClient,
+} from '../helpers/streams.ts'
 
 afterEach(closeAllServers)
 
@@ -51,7 +57,7 @@ describe.each(transports)('%s transport', (transport) => {
     expect(response.status).toBe(200)
     expect(response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8')
     held.open()
-    expect(await response.text()).toBe('data: late\r\n\r\n')
+    expect(await response.text()).toBe(`${OPENING_FRAME}data: late\r\n\r\n`)
   })
 
   test('the first event is flushed at once, while the source is still running', async () => {
@@ -142,7 +148,7 @@ describe.each(transports)('%s transport', (transport) => {
     )
     const response = await fetch(server.url)
     // text() rejects if the response is cut off without its final chunk.
-    expect(await response.text()).toBe('data: a\r\n\r\ndata: b\r\n\r\n')
+    expect(await response.text()).toBe(`${OPENING_FRAME}data: a\r\n\r\ndata: b\r\n\r\n`)
     expect(errors).toHaveLength(1)
   })
 
@@ -151,7 +157,9 @@ describe.each(transports)('%s transport', (transport) => {
       new TextEncoder().encode('data: raw\n\n'),
       { data: 'framed' },
     ])
-    expect(await (await fetch(server.url)).text()).toBe('data: raw\n\ndata: framed\r\n\r\n')
+    expect(await (await fetch(server.url)).text()).toBe(
+      `${OPENING_FRAME}data: raw\n\ndata: framed\r\n\r\n`,
+    )
   })
 
   test('a client that stops reading: the source is not pulled ahead, sendTimeout drops it', async () => {

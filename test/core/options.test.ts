@@ -2,6 +2,7 @@
  * Every option of the DESIGN.md table, each with a test that fails if the option is ignored.
  */
 
+import { connect } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, describe, expect, test, vi } from 'vitest'
 import {
@@ -16,7 +17,13 @@ import {
 import { sendEventStream } from '../../src/node.ts'
 import { readEvents, readMessages } from '../../src/testing.ts'
 import { closeAllServers, nodeServer, waitFor, webServer } from '../helpers/servers.ts'
-import { collectFor, sleepUnlessAborted } from '../helpers/streams.ts'
+import {
+  afterOpening,
+  collectFor,
+  OPENING_FRAME,
+  OPENING_MESSAGE,
+  sleepUnlessAborted,
+} from '../helpers/streams.ts'
 
 afterEach(closeAllServers)
 
@@ -76,7 +83,32 @@ describe('headers', () => {
       expect(response.headers.get('cache-control')).toBe('no-cache')
       expect(response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8')
       expect(response.headers.getSetCookie()).toEqual(['a=1', 'b=2'])
-      expect(await response.text()).toBe('data: x\r\n\r\n')
+      expect(await response.text()).toBe(`${OPENING_FRAME}data: x\r\n\r\n`)
+    }
+  })
+
+  test('Node: an HTTP/1.0 client gets Connection: close, and the stream ends with the connection', async () => {
+    // HTTP/1.0 has no chunked framing: the end of the body is the end of the connection, so
+    // promising keep-alive would be false. The Node transport sets Connection itself; on the
+    // web path the server frames the response (@hono/node-server counts a short body's length).
+    const server = await nodeServer((req, res) => {
+      void sendEventStream(req, res, ['x'])
+    })
+    {
+      const socket = connect(server.port, '127.0.0.1')
+      let received = ''
+      socket.on('data', (chunk) => {
+        received += String(chunk)
+      })
+      const ended = new Promise<void>((resolve) => socket.once('end', resolve))
+      socket.write('GET / HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n')
+      await ended
+      socket.destroy()
+      expect(received).toMatch(/^HTTP\/1\.1 200 /)
+      const head = received.slice(0, received.indexOf('\r\n\r\n')).toLowerCase()
+      expect(head).toContain('connection: close')
+      expect(head).not.toContain('transfer-encoding')
+      expect(received.endsWith(`${OPENING_FRAME}data: x\r\n\r\n`)).toBe(true)
     }
   })
 
@@ -109,7 +141,8 @@ describe('ping', () => {
   test('an idle stream pings with a timestamped comment', async () => {
     for (const url of await both(thenIdle, () => ({ ping: 40 }))) {
       // Counted, not timed: the test waits for three pings however loaded the machine is.
-      const pings = await readMessages(url, { count: 3, timeout: 10_000 })
+      const pings = afterOpening(await readMessages(url, { count: 4, timeout: 10_000 }))
+      expect(pings).toHaveLength(3)
       for (const ping of pings) {
         expect(ping).toMatchObject({
           type: 'comment',
@@ -134,13 +167,13 @@ describe('ping', () => {
     )) {
       const messages = await collectFor(url, 1500)
       expect(messages.filter((m) => m.type === 'event').length).toBeGreaterThan(20)
-      expect(messages.filter((m) => m.type === 'comment')).toEqual([])
+      expect(messages.filter((m) => m.type === 'comment')).toEqual([OPENING_MESSAGE])
     }
   })
 
   test.each([0, false] as const)('ping %s disables pings', async (ping) => {
     for (const url of await both(thenIdle, () => ({ ping }))) {
-      expect(await collectFor(url, 250)).toEqual([])
+      expect(await collectFor(url, 250)).toEqual([OPENING_MESSAGE])
     }
   })
 
@@ -165,7 +198,7 @@ describe('pingMessage', () => {
     ],
   ])('may return %s', async (_kind, pingMessage, expected) => {
     for (const url of await both(thenIdle, () => ({ ping: 40, pingMessage }))) {
-      const messages = await readMessages(url, { count: 2, timeout: 10_000 })
+      const messages = afterOpening(await readMessages(url, { count: 3, timeout: 10_000 }))
       expect(messages[0]).toMatchObject(expected)
       expect(messages[1]).toMatchObject(expected)
     }
@@ -179,7 +212,9 @@ describe('sep', () => {
       () => ({ sep, retry: 10 }),
     )) {
       const text = await (await fetch(url)).text()
-      expect(text).toBe(`retry: 10${sep}${sep}id: 1${sep}data: a${sep}data: b${sep}${sep}`)
+      expect(text).toBe(
+        `: ok${sep}${sep}retry: 10${sep}${sep}id: 1${sep}data: a${sep}data: b${sep}${sep}`,
+      )
     }
   })
   test('is checked at once', () => {
@@ -188,12 +223,12 @@ describe('sep', () => {
 })
 
 describe('retry', () => {
-  test('is sent once, first', async () => {
+  test('is sent once, before any event', async () => {
     for (const url of await both(
       () => ['a', 'b'],
       () => ({ retry: 3000 }),
     )) {
-      const messages = await readMessages(url)
+      const messages = afterOpening(await readMessages(url))
       expect(messages.map((m) => m.type)).toEqual(['retry', 'event', 'event'])
       expect(messages[0]).toEqual({ type: 'retry', retry: 3000 })
     }
@@ -307,7 +342,7 @@ describe('onClose and onError', () => {
       () => ({ onError: (e: unknown) => errors.push(e) }),
     )) {
       const text = await (await fetch(url)).text()
-      expect(text).toBe('data: before\r\n\r\n')
+      expect(text).toBe(`${OPENING_FRAME}data: before\r\n\r\n`)
     }
     expect(errors).toHaveLength(2)
   })
@@ -396,11 +431,12 @@ describe('one options object for many streams', () => {
     const node = await nodeServer((req, res) => {
       void sendEventStream(req, res, thenIdle(), options)
     })
-    expect(await readMessages(node.url, { count: 1, timeout: 10_000 })).toMatchObject([
-      { type: 'comment' },
+    expect(await readMessages(node.url, { count: 2, timeout: 10_000 })).toMatchObject([
+      OPENING_MESSAGE,
+      { type: 'comment', comment: expect.stringMatching(/^ping - /) },
     ])
     options.ping = false
-    expect(await collectFor(node.url, 250)).toEqual([])
+    expect(await collectFor(node.url, 250)).toEqual([OPENING_MESSAGE])
     const call = () => sendEventStream({} as never, {} as never, [], options)
     options.ping = -1
     expect(call).toThrow(/"ping".*number -1/)

@@ -2,6 +2,7 @@ import { afterEach, expect, test } from 'vitest'
 import { EventSourceResponse } from '../../src/index.ts'
 import { readEvents, readMessages } from '../../src/testing.ts'
 import { closeAllServers, nodeServer } from '../helpers/servers.ts'
+import { OPENING_MESSAGE } from '../helpers/streams.ts'
 
 afterEach(closeAllServers)
 
@@ -11,6 +12,7 @@ test('reads a Response directly, without a server', async () => {
     { retry: 5 },
   )
   expect(await readMessages(response)).toEqual([
+    OPENING_MESSAGE,
     { type: 'retry', retry: 5 },
     { type: 'event', data: 'a', event: 'x', id: '1' },
     { type: 'comment', comment: 'c' },

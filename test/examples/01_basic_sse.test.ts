@@ -1,5 +1,6 @@
 import { afterEach, expect, test } from 'vitest'
 import { readEvents, readMessages } from '../../src/testing.ts'
+import { OPENING_MESSAGE } from '../helpers/streams.ts'
 import { runExample, stopAllExamples } from './run-example.ts'
 
 afterEach(stopAllExamples)
@@ -17,6 +18,7 @@ test('01_basic_sse: quick start, ranges, every event field, disconnect logging',
 
   const fields = await readMessages(`${example.url}/fields`)
   expect(fields).toEqual([
+    OPENING_MESSAGE,
     { type: 'event', data: 'a plain string is sent as data', event: undefined, id: undefined },
     { type: 'event', data: 'named event', event: 'update', id: '1' },
     { type: 'event', data: '{"user":"ada","n":1}', event: undefined, id: undefined },

@@ -1,6 +1,7 @@
 /** Helpers for stream tests: timed collection, raw reads, gates. */
 
 import { connect, type Socket } from 'node:net'
+import { expect } from 'vitest'
 import { iterateMessages, type SseMessage } from '../../src/testing.ts'
 
 /** Collects every message a stream sends during `ms` milliseconds, then disconnects. */
@@ -61,4 +62,16 @@ export function stalledClient(port: number, path = '/'): Promise<Socket> {
 /** Counts the active timers of this process (`Timeout` resources). */
 export function activeTimers(): number {
   return process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length
+}
+
+/** The frame every stream opens with, sent with the head (`OPENING` in the pump), with `\r\n`. */
+export const OPENING_FRAME = ': ok\r\n\r\n'
+
+/** The opening frame as `readMessages` reports it. */
+export const OPENING_MESSAGE: SseMessage = { type: 'comment', comment: 'ok' }
+
+/** What a stream sent after its opening frame, checking that the opening came first. */
+export function afterOpening(messages: SseMessage[]): SseMessage[] {
+  expect(messages[0]).toEqual(OPENING_MESSAGE)
+  return messages.slice(1)
 }

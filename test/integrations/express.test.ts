@@ -10,7 +10,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { sendEventStream } from '../../src/node.ts'
 import { http1Client } from './fixtures/clients.ts'
-import { createScenario, FAIL_MESSAGE } from './fixtures/scenario.ts'
+import { createScenario, FAIL_MESSAGE, PRESET_HEADERS } from './fixtures/scenario.ts'
 import { sseScenarios, type Target, until } from './fixtures/suite.ts'
 
 const scenario = createScenario()
@@ -26,6 +26,16 @@ function app() {
   app.get('/once', (req, res) => sendEventStream(req, res, scenario.once, scenario.options))
   app.get('/fail', (req, res) => sendEventStream(req, res, scenario.fail, scenario.options))
   app.get('/flood', (req, res) => sendEventStream(req, res, scenario.flood, scenario.options))
+  app.get('/quiet', (req, res) => sendEventStream(req, res, scenario.quiet, scenario.quietOptions))
+  // A middleware sets headers first, the Express way.
+  app.get(
+    '/preset',
+    (_req, res, next) => {
+      res.set(PRESET_HEADERS)
+      next()
+    },
+    (req, res) => sendEventStream(req, res, scenario.once, scenario.options),
+  )
   // The classic style: errors passed to next() by hand.
   app.get('/fail-next', (req, res, next) => {
     sendEventStream(req, res, scenario.fail, scenario.options).catch(next)

@@ -10,7 +10,7 @@ import { ovenSse } from '../../src/fastify.ts'
 import { ConnectionLimiter, StreamRegistry } from '../../src/index.ts'
 import { readEvents } from '../../src/testing.ts'
 import { http1Client } from './fixtures/clients.ts'
-import { createScenario, FAIL_MESSAGE } from './fixtures/scenario.ts'
+import { createScenario, FAIL_MESSAGE, PRESET_HEADERS } from './fixtures/scenario.ts'
 import { sseScenarios, type Target, until } from './fixtures/suite.ts'
 
 const scenario = createScenario()
@@ -37,6 +37,14 @@ async function build(): Promise<FastifyInstance> {
   app.get('/once', (_request, reply) => reply.sse(scenario.once))
   app.get('/fail', (_request, reply) => reply.sse(scenario.fail))
   app.get('/flood', (_request, reply) => reply.sse(scenario.flood))
+  app.get(
+    '/quiet',
+    (
+      _request,
+      reply, // The plugin's defaults (the scenario's options) carry a retry line: none here.
+    ) => reply.sse(scenario.quiet, { ...scenario.quietOptions, retry: undefined }),
+  )
+  app.get('/preset', (_request, reply) => reply.headers(PRESET_HEADERS).sse(scenario.once))
   app.get('/headers', (_request, reply) => {
     reply.header('x-request-kind', 'stream').header('cache-control', 'no-cache')
     return reply.sse(['one'], { headers: { 'x-call': 'yes' } })
@@ -123,6 +131,70 @@ describe('Fastify 5 with @fastify/compress', () => {
     expect(failure).toMatchObject({ level: 50, err: { message: 'broken mid-stream' } })
     // Logged by reply.log: the line carries the request id.
     expect(failure?.reqId).toEqual(logs.find((line) => line.msg === 'request completed')?.reqId)
+  })
+
+  test('every end of a stream is seen: onResponse or onRequestAbort, and a log line', async () => {
+    const hooks: string[] = []
+    const lines: Array<Record<string, unknown>> = []
+    const other = Fastify({
+      logger: {
+        level: 'info',
+        stream: new Writable({
+          write(chunk: Buffer, _encoding, done) {
+            for (const line of chunk.toString('utf8').split('\n')) {
+              if (line) lines.push(JSON.parse(line))
+            }
+            done()
+          },
+        }),
+      },
+    })
+    await other.register(ovenSse, { ping: false })
+    other.addHook('onResponse', async (request) => {
+      hooks.push(`onResponse ${request.url}`)
+    })
+    other.addHook('onRequestAbort', async (request) => {
+      hooks.push(`onRequestAbort ${request.url}`)
+    })
+    const reasons: string[] = []
+    other.get('/quiet', (_request, reply) =>
+      reply.sse(scenario.quiet, { onClose: (reason) => reasons.push(reason) }),
+    )
+    other.get('/done', (_request, reply) => reply.sse(['one']))
+    await other.listen({ port: 0, host: '127.0.0.1' })
+    try {
+      const address = other.server.address()
+      const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`
+      // The server ends it: the response finishes, Fastify runs onResponse and logs.
+      await readEvents(`${base}/done`)
+      await until(() => hooks.includes('onResponse /done'), 'onResponse for /done')
+      await until(
+        () => lines.some((line) => line.msg === 'request completed'),
+        "Fastify's request completed line",
+      )
+      // The client goes away — the common case: the response never finishes, so Fastify runs
+      // onRequestAbort (not onResponse), and the plugin logs the end as Fastify does for its
+      // own streams, with the reason and how long the stream lasted.
+      const response = await http1Client().raw(`${base}/quiet`)
+      await new Promise((resolve) => response.body.once('data', resolve))
+      response.close()
+      await until(() => reasons.includes('disconnect'), 'the stream to end')
+      await until(() => hooks.includes('onRequestAbort /quiet'), 'onRequestAbort for /quiet')
+      await until(
+        () => lines.some((line) => line.msg === 'stream closed prematurely'),
+        'a log line for the stream the client closed',
+      )
+      const line = lines.find((entry) => entry.msg === 'stream closed prematurely')
+      const started = lines.find(
+        (entry) =>
+          entry.msg === 'incoming request' && (entry.req as { url: string }).url === '/quiet',
+      )
+      expect(line).toMatchObject({ level: 30, reason: 'disconnect', reqId: started?.reqId })
+      expect(line?.responseTime).toBeGreaterThan(0)
+      expect(hooks).not.toContain('onResponse /quiet')
+    } finally {
+      await other.close()
+    }
   })
 
   test('app.close() ends open streams (preClose) instead of waiting for them', async () => {

@@ -12,7 +12,7 @@ import { sse } from '../../src/hono.ts'
 import { requestAcceptsEventStream } from '../../src/index.ts'
 import { readEvents } from '../../src/testing.ts'
 import { http1Client } from './fixtures/clients.ts'
-import { createScenario, FAIL_MESSAGE } from './fixtures/scenario.ts'
+import { createScenario, FAIL_MESSAGE, PRESET_HEADERS } from './fixtures/scenario.ts'
 import { sseScenarios, type Target, until } from './fixtures/suite.ts'
 
 const scenario = createScenario()
@@ -35,6 +35,13 @@ function app() {
   app.get('/once', (c) => sse(c, scenario.once, scenario.options))
   app.get('/fail', (c) => sse(c, scenario.fail, scenario.options))
   app.get('/flood', (c) => sse(c, scenario.flood, scenario.options))
+  app.get('/quiet', (c) => sse(c, scenario.quiet, scenario.quietOptions))
+  // A middleware sets headers first, the Hono way.
+  app.use('/preset', async (c, next) => {
+    for (const [name, value] of Object.entries(PRESET_HEADERS)) c.header(name, value)
+    await next()
+  })
+  app.get('/preset', (c) => sse(c, scenario.once, scenario.options))
   // One route, two answers: a stream for EventSource, JSON for everyone else.
   app.get('/prices', (c) =>
     requestAcceptsEventStream(c.req.raw) ? sse(c, [{ data: { price: 1 } }]) : c.json({ price: 1 }),

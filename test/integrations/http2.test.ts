@@ -21,7 +21,7 @@ import { EventSource } from 'eventsource'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { type Content, sendEventStream } from '../../src/node.ts'
 import { type Client, http2Client } from './fixtures/clients.ts'
-import { createScenario, FAIL_MESSAGE, type Scenario } from './fixtures/scenario.ts'
+import { createScenario, FAIL_MESSAGE, PRESET_HEADERS, type Scenario } from './fixtures/scenario.ts'
 import { sseScenarios, type Target, until } from './fixtures/suite.ts'
 
 type Server = Http2Server | Http2SecureServer
@@ -33,14 +33,20 @@ function handler(scenario: Scenario) {
     '/once': scenario.once,
     '/fail': scenario.fail,
     '/flood': scenario.flood,
+    '/quiet': scenario.quiet,
+    '/preset': scenario.once,
   }
   return (req: Http2ServerRequest, res: Http2ServerResponse) => {
-    const content = routes[new URL(req.url, 'http://localhost').pathname]
+    const path = new URL(req.url, 'http://localhost').pathname
+    const content = routes[path]
     if (!content) {
       res.writeHead(404).end()
       return
     }
-    sendEventStream(req, res, content, scenario.options).catch((error: Error) => {
+    if (path === '/preset')
+      for (const [name, value] of Object.entries(PRESET_HEADERS)) res.setHeader(name, value)
+    const options = path === '/quiet' ? scenario.quietOptions : scenario.options
+    sendEventStream(req, res, content, options).catch((error: Error) => {
       res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' })
       res.end(`Internal Server Error: ${error.message}`)
     })
@@ -109,7 +115,7 @@ describe('node:http2 cleartext (h2c)', () => {
   })
   afterAll(() => stop(running))
 
-  sseScenarios('http2 h2c', () => running!.target)
+  sseScenarios('http2 h2c', () => running!.target, { http2: true })
 
   test('50 concurrent streams over one connection', async () => {
     await manyStreams(running!, running!.target.client, 50)
@@ -160,7 +166,7 @@ describe('node:http2 over TLS (self-signed certificate)', () => {
     if (dir) rmSync(dir, { recursive: true, force: true })
   })
 
-  sseScenarios('http2 tls', () => running!.target)
+  sseScenarios('http2 tls', () => running!.target, { http2: true })
 
   test('50 concurrent streams over one connection', async () => {
     await manyStreams(running!, running!.target.client, 50)

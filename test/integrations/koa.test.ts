@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { sse } from '../../src/koa.ts'
 import { readEvents } from '../../src/testing.ts'
 import { http1Client } from './fixtures/clients.ts'
-import { createScenario, FAIL_MESSAGE } from './fixtures/scenario.ts'
+import { createScenario, FAIL_MESSAGE, PRESET_HEADERS } from './fixtures/scenario.ts'
 import { sseScenarios, type Target, until } from './fixtures/suite.ts'
 
 const scenario = createScenario()
@@ -43,6 +43,11 @@ function app() {
         return sse(ctx, scenario.fail, scenario.options)
       case '/flood':
         return sse(ctx, scenario.flood, scenario.options)
+      case '/quiet':
+        return sse(ctx, scenario.quiet, scenario.quietOptions)
+      case '/preset':
+        ctx.set(PRESET_HEADERS)
+        return sse(ctx, scenario.once, scenario.options)
       case '/headers':
         ctx.set('x-request-kind', 'stream')
         return sse(ctx, ['one'])

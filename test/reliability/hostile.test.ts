@@ -24,6 +24,7 @@ import {
 import { sendEventStream } from '../../src/node.ts'
 import { readMessages } from '../../src/testing.ts'
 import { closeAllServers, nodeServer } from '../helpers/servers.ts'
+import { afterOpening } from '../helpers/streams.ts'
 import { fetchText } from './support.ts'
 
 afterEach(closeAllServers)
@@ -235,7 +236,7 @@ describe('injection attempts', () => {
       )
     })
     const name = encodeURIComponent('7\nevent: admin\ndata: pwned\n\n')
-    const messages = await readMessages(`${server.url}/?name=${name}`)
+    const messages = afterOpening(await readMessages(`${server.url}/?name=${name}`))
     expect(messages).toEqual([{ type: 'event', data: 'welcome', event: undefined, id: undefined }])
     expect(errors).toHaveLength(1)
     expect((errors[0] as Error).message).toMatch(/Invalid event field "id"/)

@@ -19,14 +19,21 @@ export interface OpenStream {
   destroy(): void
 }
 
-/** GETs `url` with `agent: false` (one socket per stream) and resolves once the head arrived. */
+/**
+ * GETs `url` with `agent: false` (one socket per stream) and resolves once the head arrived.
+ * It asks for keep-alive, as EventSource clients do: without an agent Node's client would send
+ * `Connection: close`, and the server would then close every socket as its stream ends.
+ */
 export function openStream(
   url: string,
   headers: Record<string, string> = {},
   timeout = 10_000,
 ): Promise<OpenStream> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { agent: false, headers })
+    const req = httpRequest(url, {
+      agent: false,
+      headers: { connection: 'keep-alive', ...headers },
+    })
     const timer = setTimeout(() => {
       req.destroy()
       reject(new Error(`openStream: no response head from ${url} in ${timeout} ms`))
