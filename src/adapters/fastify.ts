@@ -131,7 +131,12 @@ function streamReply(
   // request away has answered 503 already. Either way Fastify must not send anything now.
   if (typeof content !== 'function' || reply.raw.headersSent) hijack()
   // A rejection is Fastify's to answer (its error handler): only the ends are watched here.
-  closed.then((reason) => logUnfinished(reply, reason), ignore)
+  // An end before the head (a shutdown while the content function ran) is answered by the
+  // transport: hijacked first, so Fastify does not send the close reason as a body.
+  closed.then((reason) => {
+    hijack()
+    logUnfinished(reply, reason)
+  }, ignore)
   return closed
 }
 

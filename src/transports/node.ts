@@ -207,12 +207,17 @@ export function streamResponse<Req>(
   return closed
 }
 
+/** How long a request whose stream failed before its head may wait for the caller's answer. */
+const UNANSWERED_AFTER = 1000
+
 /**
  * A user callback failed before the head (the content function, the limiter's key): `closed`
  * rejects, so the caller's framework answers with its error response. A caller that answers
- * nothing (plain `node:http` without a `.catch`) must neither crash the process with an
- * unhandled rejection nor leave the request hanging: once the caller has had its turn, an
- * unanswered request gets a `500` and the error goes to `onError`.
+ * nothing (plain `node:http` without a `.catch`, Express 4) must neither crash the process with
+ * an unhandled rejection nor leave the request hanging: a request still unanswered after
+ * {@link UNANSWERED_AFTER} gets a `500`, and the error goes to `onError`. The wait leaves room
+ * for error handlers that answer asynchronously (an Express or Fastify error handler that
+ * awaits a log call first).
  */
 function failBeforeHead<Req>(
   pump: Pump<Req>,
@@ -222,12 +227,12 @@ function failBeforeHead<Req>(
 ): void {
   pump.failOpen(error)
   closed.catch(() => {})
-  setImmediate(() => {
+  setTimeout(() => {
     if (res.headersSent || res.writableEnded || res.destroyed) return
     pump.report(error)
     ;(res as ServerResponse).writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' })
     res.end('Internal Server Error\n')
-  })
+  }, UNANSWERED_AFTER)
 }
 
 /**

@@ -12,7 +12,9 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import express, { type NextFunction, type Request, type Response } from 'express'
+import Fastify from 'fastify'
 import { afterAll, afterEach, beforeAll, expect, test } from 'vitest'
+import { ovenSse } from '../../src/fastify.ts'
 import {
   type CloseReason,
   ConnectionLimiter,
@@ -227,4 +229,49 @@ test('web path: closeAll reaches openEventSourceResponse while its content funct
   expect(await answer.text()).toBe('')
   expect(reasons).toEqual(['shutdown'])
   await waitFor(() => registry.size === 0, 2000, 'the registry to empty')
+})
+
+test('Fastify: app.close() while a content function runs: the client gets an empty stream, not the close reason', async () => {
+  const app = Fastify()
+  await app.register(ovenSse)
+  const entered = gate()
+  app.get('/events', (_request, reply) =>
+    reply.sse(async ({ signal }) => {
+      entered.open()
+      await sleepUnlessAborted(60_000, signal)
+      return ticks()
+    }),
+  )
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as AddressInfo
+  const response = fetch(`http://127.0.0.1:${port}/events`)
+  await entered.promise
+  const closing = app.close()
+  const answer = await response
+  expect(answer.status).toBe(200)
+  expect(answer.headers.get('content-type')).toMatch(/^text\/event-stream/)
+  expect(await answer.text()).toBe('')
+  await closing
+})
+
+test('Fastify: a limiter key that throws reaches Fastify’s error handler, even one that answers asynchronously', async () => {
+  const app = Fastify()
+  await app.register(ovenSse)
+  app.setErrorHandler(async (error, _request, reply) => {
+    // An error handler that awaits something before it answers (a log call, say).
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    return reply.status(400).send(`refused: ${(error as Error).message}`)
+  })
+  app.get('/events', (_request, reply) =>
+    reply.sse(async () => ticks(), { limit: needsForwardedFor as never }),
+  )
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  try {
+    const { port } = app.server.address() as AddressInfo
+    const answer = await fetch(`http://127.0.0.1:${port}/events`)
+    expect(answer.status).toBe(400)
+    expect(await answer.text()).toBe('refused: no X-Forwarded-For header')
+  } finally {
+    await app.close()
+  }
 })
