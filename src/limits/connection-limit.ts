@@ -35,8 +35,8 @@ export interface ConnectionLimitOptions<Req = unknown> {
    */
   key?: ((request: Req) => string | undefined) | undefined
   /**
-   * The delay suggested to a rejected client, in milliseconds; sent as `Retry-After` in whole
-   * seconds, rounded up.
+   * The delay suggested to a rejected client, in milliseconds (a whole number, at least 1000);
+   * sent as `Retry-After` in whole seconds, rounded up.
    * @defaultValue `5000`
    */
   retryAfter?: number | undefined

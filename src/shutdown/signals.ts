@@ -33,7 +33,8 @@ export interface ShutdownHandlerOptions {
   signals?: readonly string[] | undefined
   /**
    * After this many ms, connections still open (other long requests, idle keep-alive sockets)
-   * are closed by force so the process does not hang. `0` waits forever.
+   * are closed by force so the process does not hang. `0` waits forever. A whole number of ms,
+   * at least 1000 outside tests (`forceAfter: 10` is seconds written for ms, and is refused).
    * @defaultValue `10000`
    */
   forceAfter?: number | undefined
