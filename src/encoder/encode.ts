@@ -385,8 +385,11 @@ export class ServerSentEvent {
     this.comment = fields.comment
     this.#text = assemble(fields, DEFAULT_SEPARATOR)
     this.#textSep = DEFAULT_SEPARATOR
-    // Measured with /tmp-style microbenchmarks of `new ServerSentEvent(...).encode()`: no
-    // difference beyond noise; private fields (the cached text) stay writable.
+    // Private fields (the cached text) stay writable. Cost, measured in CPU time (Node 20, best
+    // of 10 runs of 300 000): `new ServerSentEvent({ event, data }).encode()` went from ~7.4 to
+    // ~4.6 M/s, about 80 ns per event built; a built event is shared by every stream that sends
+    // it (one per publish in a broadcaster), and encoding plain objects, the per-stream path,
+    // does not build one.
     Object.freeze(this)
   }
 
