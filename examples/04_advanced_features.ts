@@ -6,7 +6,7 @@
  * Then: curl -N http://127.0.0.1:8000/custom-ping
  *
  * Endpoints:
- *   /custom-ping       10 `event: custom` events; while idle, a custom two-line comment ping
+ *   /custom-ping       10 `event: custom` events, each after a custom two-line comment ping
  *   /error-demo        errors the client should know about are events: `error` (the stream goes
  *                      on), then `fatal_error` (the stream ends)
  *   /crash             the source throws: `onError` reports it, the stream ends cleanly, every
@@ -44,7 +44,8 @@ type Ctx = StreamContext<IncomingMessage>
 
 async function* messages({ signal }: Ctx) {
   for (let i = 1; i <= 10; i++) {
-    await sleep(tick, undefined, { signal })
+    // Idle for longer than PING_MS, so a custom ping shows between two events.
+    await sleep(pingInterval + tick / 2, undefined, { signal })
     yield { id: String(i), event: 'custom', data: `Message ${i} with custom (invisible) ping` }
   }
 }

@@ -89,6 +89,10 @@ export function describe(value: unknown): string {
   }
   if (typeof value === 'function') return 'a function'
   if (Array.isArray(value)) return 'an array'
+  // A Promise where a value belongs is nearly always a forgotten `await`: say so.
+  if (typeof (value as { then?: unknown }).then === 'function') {
+    return `${value instanceof Promise ? 'a Promise' : 'a thenable'} (did you forget await?)`
+  }
   const name = (value as object).constructor?.name
   return name && name !== 'Object' ? `an instance of ${name}` : 'an object'
 }

@@ -5,6 +5,7 @@
  * @module
  */
 
+export { shortDurations } from './testing/durations.ts'
 export {
   iterateEvents,
   iterateMessages,

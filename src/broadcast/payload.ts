@@ -22,15 +22,19 @@ interface Wire {
 
 /**
  * Checks `item` and turns it into a broker payload. Throws at once for a bad field, an unknown
- * key, or an `id` (the broadcaster assigns ids: they are what clients resume from).
+ * key, an `id` (the broadcaster assigns ids: they are what clients resume from), or anything
+ * that is not an item: a Promise (a forgotten `await`) would otherwise be published as an empty
+ * event that takes an id and moves every subscriber's position with nothing delivered.
  */
 export function toPayload(item: unknown, serialize: Serializer | undefined): string {
   let event: ServerSentEvent
-  if (item instanceof ServerSentEvent) {
-    event = item
-  } else if (typeof item === 'string') {
+  if (typeof item === 'string') {
     event = new ServerSentEvent({ data: item })
-  } else if (typeof item === 'object' && item !== null && !(item instanceof Uint8Array)) {
+  } else if (item instanceof ServerSentEvent) {
+    event = item
+  } else if (typeof item === 'object' && item !== null && !ArrayBuffer.isView(item)) {
+    // Only a plain object passes the encoder's checks; anything else (a Promise, a Date, an
+    // array...) throws ERR_SSE_INVALID_EVENT naming what it is.
     event = new ServerSentEvent(item as EventInit, { serialize })
   } else {
     throw new SseError(

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { describe, SseError } from '../errors.ts'
+import { describe, isSseError, SseError } from '../errors.ts'
 
 /** A line separator Oven may write. [spec] Lines end in CRLF, LF or CR. */
 export type Separator = '\r\n' | '\r' | '\n'
@@ -247,25 +247,92 @@ export function encodeEventObject(
   return assemble(checkFields(init, serialize), sep)
 }
 
+// Marks ServerSentEvent.prototype, so an event from another installed copy of Oven (where
+// `instanceof` answers false) is still read as an event object.
+const EVENT_BRAND = Symbol.for('oven-sse.ServerSentEvent')
+
+/**
+ * Whether `value` may be read as an event object: a plain object (its prototype is
+ * `Object.prototype` or `null`, also another realm's) or a `ServerSentEvent`. Anything else —
+ * a Promise, a Date, a Map, an array, an Error, a class instance — has no event fields of its
+ * own, and reading it as one sent an empty event without a word.
+ */
+function isEventObject(value: object): boolean {
+  const proto: unknown = Object.getPrototypeOf(value)
+  if (proto === Object.prototype || proto === null) return true // the hot path
+  if ((value as Record<symbol, unknown>)[EVENT_BRAND] === true) return true
+  // A plain object from another realm (a `vm` context): its prototype is that realm's
+  // Object.prototype, the end of its chain.
+  return (
+    Object.getPrototypeOf(proto) === null &&
+    (proto as { constructor?: { name?: unknown } }).constructor?.name === 'Object'
+  )
+}
+
+/** A thenable where a value belongs: a forgotten `await`. */
+function isThenable(value: unknown): boolean {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  )
+}
+
+/**
+ * The error for an item whose reading threw (a getter, a Proxy trap): `ERR_SSE_INVALID_EVENT`
+ * with what was thrown as its `cause`.
+ *
+ * @internal
+ */
+export function unreadableEvent(error: unknown): SseError {
+  return new SseError(
+    'ERR_SSE_INVALID_EVENT',
+    `Invalid event: reading its fields threw: ${(error as Error)?.message ?? String(error)}`,
+    { cause: error },
+  )
+}
+
 /** Checks an event object's keys and fields; `data` comes back serialized. */
 function checkFields(init: EventInit, serialize: Serializer | undefined): CheckedFields {
-  if (typeof init !== 'object' || init === null) {
-    throw new SseError(
-      'ERR_SSE_INVALID_EVENT',
-      `Invalid event: expected an object with data, event, id, retry or comment, received ${describe(init)}.`,
-    )
-  }
-  for (const key in init) {
-    if (!isOwn.call(init, key)) continue
-    if (key !== 'data' && key !== 'event' && key !== 'id' && key !== 'retry' && key !== 'comment') {
+  let data: unknown
+  let event: unknown
+  let id: unknown
+  let retry: unknown
+  let comment: unknown
+  // Everything that can run user code (a getter, a Proxy trap) runs in here, so what it throws
+  // reaches the caller as an SseError with the original as its cause.
+  try {
+    if (typeof init !== 'object' || init === null || !isEventObject(init)) {
       throw new SseError(
         'ERR_SSE_INVALID_EVENT',
-        `Invalid event: unknown key "${key}"; an event object may only have data, event, id, ` +
-          'retry and comment.',
+        'Invalid event: expected a plain object with data, event, id, retry or comment, ' +
+          `received ${describe(init)}.`,
       )
     }
+    for (const key in init) {
+      if (!isOwn.call(init, key)) continue
+      if (
+        key !== 'data' &&
+        key !== 'event' &&
+        key !== 'id' &&
+        key !== 'retry' &&
+        key !== 'comment'
+      ) {
+        throw new SseError(
+          'ERR_SSE_INVALID_EVENT',
+          `Invalid event: unknown key "${key}"; an event object may only have data, event, id, ` +
+            'retry and comment.',
+        )
+      }
+    }
+    ;({ data, event, id, retry, comment } = init)
+    if (isThenable(data)) {
+      // JSON.stringify turns a Promise into "{}": refused like a Promise as the event itself.
+      throw invalidField('data', 'a value to serialize', data)
+    }
+  } catch (error) {
+    throw isSseError(error) ? error : unreadableEvent(error)
   }
-  const { data, event, id, retry, comment } = init
   return {
     comment: comment === undefined ? undefined : checkComment(comment),
     id: id === undefined ? undefined : checkSingleLine('id', id),
@@ -277,6 +344,8 @@ function checkFields(init: EventInit, serialize: Serializer | undefined): Checke
 
 /**
  * One server-sent event, checked when it is built and encoded at most once per separator.
+ * Frozen: its fields cannot change after the checks (a changed `event` or `id` would reach the
+ * wire unchecked the next time it is encoded with another separator).
  *
  * Build one when the same event goes to many clients (it is encoded once and the same text is
  * written to each), or to catch a bad field where the event is made rather than where it is sent.
@@ -316,6 +385,16 @@ export class ServerSentEvent {
     this.comment = fields.comment
     this.#text = assemble(fields, DEFAULT_SEPARATOR)
     this.#textSep = DEFAULT_SEPARATOR
+    // Private fields (the cached text) stay writable. Cost, measured in CPU time (Node 20, best
+    // of 10 runs of 300 000): `new ServerSentEvent({ event, data }).encode()` went from ~7.4 to
+    // ~4.6 M/s, about 80 ns per event built; a built event is shared by every stream that sends
+    // it (one per publish in a broadcaster), and encoding plain objects, the per-stream path,
+    // does not build one.
+    Object.freeze(this)
+  }
+
+  static {
+    Object.defineProperty(ServerSentEvent.prototype, EVENT_BRAND, { value: true })
   }
 
   /**

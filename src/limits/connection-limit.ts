@@ -9,7 +9,7 @@
  */
 
 import { describe, invalidOption, SseError } from '../errors.ts'
-import { checkDelay } from '../stream/delay.ts'
+import { allowsShortDurations, checkDelay } from '../stream/delay.ts'
 
 /** Options of {@link ConnectionLimiter}. */
 export interface ConnectionLimitOptions<Req = unknown> {
@@ -35,8 +35,8 @@ export interface ConnectionLimitOptions<Req = unknown> {
    */
   key?: ((request: Req) => string | undefined) | undefined
   /**
-   * The delay suggested to a rejected client, in milliseconds; sent as `Retry-After` in whole
-   * seconds, rounded up.
+   * The delay suggested to a rejected client, in milliseconds (a whole number, at least 1000);
+   * sent as `Retry-After` in whole seconds, rounded up.
    * @defaultValue `5000`
    */
   retryAfter?: number | undefined
@@ -142,7 +142,14 @@ export class ConnectionLimiter<Req = unknown> {
     }
     this.#key = key
     // Bounded like every duration, which also keeps the header a plain integer (no "1e+21").
-    this.retryAfter = checkDelay('retryAfter', options.retryAfter ?? 5000)
+    // At least 1 s outside tests: the header carries whole seconds, so `retryAfter: 5` can only
+    // be seconds written where milliseconds belong.
+    this.retryAfter = checkDelay(
+      'retryAfter',
+      options.retryAfter ?? 5000,
+      { min: 1000 },
+      allowsShortDurations(options),
+    )
   }
 
   /** How many streams hold a slot now. */

@@ -6,7 +6,7 @@
  */
 
 import { invalidOption } from '../errors.ts'
-import { checkDelay } from '../stream/delay.ts'
+import { ANY_WAIT, allowsShortDurations, checkDelay, type DurationRule } from '../stream/delay.ts'
 import { defaultRegistry, type StreamRegistry } from './registry.ts'
 
 /** A server `installShutdownHandlers` can close: `node:http`, `https`, `http2`, Fastify. */
@@ -33,7 +33,8 @@ export interface ShutdownHandlerOptions {
   signals?: readonly string[] | undefined
   /**
    * After this many ms, connections still open (other long requests, idle keep-alive sockets)
-   * are closed by force so the process does not hang. `0` waits forever.
+   * are closed by force so the process does not hang. `0` waits forever. A whole number of ms,
+   * at least 1000 outside tests (`forceAfter: 10` is seconds written for ms, and is refused).
    * @defaultValue `10000`
    */
   forceAfter?: number | undefined
@@ -140,6 +141,11 @@ export function installShutdownHandlers(
 
 const OPTION_KEYS = ['registry', 'grace', 'signals', 'forceAfter', 'exit', 'onDone']
 
+// Closing connections by force sooner than a second after the signal cuts ordinary requests
+// mid-flight, and `forceAfter: 10` is the seconds of `--timeout-graceful-shutdown 10`
+// (uvicorn): refused outside tests (see stream/delay.ts).
+const FORCE_AFTER: DurationRule = { min: 1000, zero: 'to wait for ever' }
+
 function checkOptions(options: ShutdownHandlerOptions): void {
   if (typeof options !== 'object' || options === null) {
     invalidOption('options', 'an object', options)
@@ -158,8 +164,9 @@ function checkOptions(options: ShutdownHandlerOptions): void {
   ) {
     invalidOption('registry', 'a StreamRegistry', registry)
   }
-  if (grace !== undefined) checkDelay('grace', grace)
-  if (forceAfter !== undefined) checkDelay('forceAfter', forceAfter)
+  const short = allowsShortDurations(options)
+  if (grace !== undefined) checkDelay('grace', grace, ANY_WAIT, short)
+  if (forceAfter !== undefined) checkDelay('forceAfter', forceAfter, FORCE_AFTER, short)
   if (
     signals !== undefined &&
     (!Array.isArray(signals) || signals.some((s) => typeof s !== 'string' || s === ''))

@@ -31,6 +31,8 @@ class KeepAliveScheduler {
   /** The deadline the timer is armed for; `Infinity` when it is not armed. */
   #armedFor = Number.POSITIVE_INFINITY
   #firing = false
+  /** The clock reading of the pass being fired; `-Infinity` between passes. */
+  #passAt = Number.NEGATIVE_INFINITY
 
   /** How many streams are scheduled. */
   get size(): number {
@@ -39,6 +41,11 @@ class KeepAliveScheduler {
 
   /** Schedules `entry` (not scheduled yet) for `deadline` on {@link clock}. */
   add(entry: KeepAlive, deadline: number): void {
+    // A deadline not later than the pass being fired (an interval that is 0, a fraction too
+    // small to move `now`, NaN) would be due again at once, and the pass would never end: the
+    // process froze with `ping: 1e-13`. The options refuse such intervals; this keeps the
+    // scheduler's own promise (a pass is bounded) whatever it is given.
+    if (!(deadline > this.#passAt)) deadline = this.#passAt + 1
     this.#deadlines.push(deadline)
     this.#up(this.#entries.push(entry) - 1)
     this.#arm()
@@ -66,10 +73,12 @@ class KeepAliveScheduler {
     this.#timer = undefined
     this.#armedFor = Number.POSITIVE_INFINITY
     const now = clock()
-    // Entries scheduled during this pass (re-armed streams) are at least 1 ms later: bounded.
+    // Entries scheduled during this pass (re-armed streams) are at least 1 ms later (see add):
+    // bounded.
     const entries = this.#entries
     const deadlines = this.#deadlines
     this.#firing = true
+    this.#passAt = now
     try {
       while (entries.length > 0 && deadlines[0]! <= now) {
         const entry = entries[0]!
@@ -78,6 +87,7 @@ class KeepAliveScheduler {
       }
     } finally {
       this.#firing = false
+      this.#passAt = Number.NEGATIVE_INFINITY
       this.#arm()
     }
   }

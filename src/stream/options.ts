@@ -9,7 +9,7 @@ import { checkSeparator, type Separator, type Serializer } from '../encoder/enco
 import { describe, invalidOption, SseError } from '../errors.ts'
 import type { ConnectionLimiter } from '../limits/connection-limit.ts'
 import { defaultRegistry, type StreamRegistry } from '../shutdown/registry.ts'
-import { checkDelay } from './delay.ts'
+import { ANY_WAIT, allowsShortDurations, checkDelay, type DurationRule } from './delay.ts'
 import { buildHeaders } from './headers.ts'
 import type {
   CloseReason,
@@ -64,15 +64,47 @@ const KNOWN = new Set([
 // Statuses that forbid a body: a stream cannot be sent with them.
 const NO_BODY = new Set([204, 205, 304])
 
-function duration(name: string, value: unknown): number | undefined {
+// Least values outside tests (see delay.ts; `shortDurations()` lowers them to 1 ms):
+// - `ping`: keep-alive beats idle timeouts of tens of seconds (proxies 30-60 s, Bun 10 s); more
+//   than one ping a second only costs bandwidth, and `ping: 15` is sse-starlette's seconds.
+// - `sendTimeout`: TCP retransmits a lost segment after 200 ms at the least and 1 s at first
+//   (RFC 6298, Linux): below 1 s, one lost packet drops a healthy client. `send_timeout=30` in
+//   sse-starlette is seconds.
+// - `shutdownGrace`: any wait; a short farewell only ends the stream sooner.
+const PING: DurationRule = { min: 1000, zero: 'or false to disable' }
+const SEND_TIMEOUT: DurationRule = { min: 1000, zero: 'for none' }
+const RETRY: DurationRule = { min: 1, zero: 'to reconnect at once' }
+
+function duration(
+  name: string,
+  value: unknown,
+  rule: DurationRule,
+  short: boolean,
+): number | undefined {
   if (value === undefined) return undefined
-  return checkDelay(name, value)
+  return checkDelay(name, value, rule, short)
 }
 
 function callback<F>(name: string, value: unknown): F | undefined {
   if (value === undefined) return undefined
   if (typeof value !== 'function') invalidOption(name, 'a function', value)
   return value as F
+}
+
+function checkPingMessage(value: unknown): (() => ContentItem) | undefined {
+  const factory = callback<() => ContentItem>('pingMessage', value)
+  // Pings are sent from a timer, synchronously: an async factory's Promise is not an item (it
+  // used to go out as a blank event). Caught here; a plain function returning a Promise ends
+  // its stream through onError at the first ping, as any invalid item does.
+  const kind = Object.prototype.toString.call(factory)
+  if (kind === '[object AsyncFunction]' || kind === '[object AsyncGeneratorFunction]') {
+    throw new SseError(
+      'ERR_SSE_INVALID_OPTION',
+      'Invalid option "pingMessage": expected a function that returns a content item ' +
+        'synchronously, received an async function (its result is a Promise, not an item).',
+    )
+  }
+  return factory
 }
 
 function checkStatus(value: unknown): number {
@@ -93,10 +125,10 @@ function checkStatus(value: unknown): number {
   return value
 }
 
-function checkPing(value: unknown): number {
+function checkPing(value: unknown, short: boolean): number {
   if (value === undefined) return DEFAULT_PING
   if (value === false) return 0
-  return checkDelay('ping', value, ', or false to disable')
+  return checkDelay('ping', value, PING, short)
 }
 
 function checkHeaders(value: unknown): HeadersInput | undefined {
@@ -141,6 +173,8 @@ function checkRegistry(value: unknown): StreamRegistry {
 interface Resolution {
   readonly keys: string[]
   readonly values: unknown[]
+  /** Whether the options carried the `shortDurations()` mark (a symbol: not among `keys`). */
+  readonly short: boolean
   readonly resolved: ResolvedOptions<never>
 }
 
@@ -153,6 +187,7 @@ let noOptions: ResolvedOptions<never> | undefined
 function unchanged(options: object, resolution: Resolution): boolean {
   const keys = Object.keys(options)
   if (keys.length !== resolution.keys.length) return false
+  if (allowsShortDurations(options) !== resolution.short) return false
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!
     if (key !== resolution.keys[i]) return false
@@ -187,7 +222,12 @@ export function resolveOptions<Req>(
   const resolved = resolveFresh(options, extra)
   const keys = Object.keys(options)
   const values = keys.map((key) => (options as Record<string, unknown>)[key])
-  resolutions.set(options, { keys, values, resolved: resolved as ResolvedOptions<never> })
+  resolutions.set(options, {
+    keys,
+    values,
+    short: allowsShortDurations(options),
+    resolved: resolved as ResolvedOptions<never>,
+  })
   return resolved
 }
 
@@ -212,24 +252,24 @@ function resolveFresh<Req>(
       )
     }
   }
-  const retry = options.retry
-  if (retry !== undefined && (!Number.isSafeInteger(retry) || retry < 0)) {
-    invalidOption('retry', 'a non-negative integer (milliseconds)', retry)
-  }
+  const short = allowsShortDurations(options)
+  // A hint to the client, in ms on the wire too, so no seconds habit to catch; bounded because
+  // clients wait with setTimeout, which turns a longer delay into an immediate reconnection.
+  const retry = duration('retry', options.retry, RETRY, false)
   return Object.freeze<ResolvedOptions<Req>>({
     status: checkStatus(options.status),
     headers: checkHeaders(options.headers),
-    ping: checkPing(options.ping),
-    pingMessage: callback('pingMessage', options.pingMessage),
+    ping: checkPing(options.ping, short),
+    pingMessage: checkPingMessage(options.pingMessage),
     sep: checkSeparator(options.sep),
-    sendTimeout: duration('sendTimeout', options.sendTimeout) ?? 0,
+    sendTimeout: duration('sendTimeout', options.sendTimeout, SEND_TIMEOUT, short) ?? 0,
     retry,
     serialize: callback('serialize', options.serialize),
     dataSender: callback('dataSender', options.dataSender),
     onClose: callback('onClose', options.onClose),
     onError: callback('onError', options.onError),
     registry: checkRegistry(options.registry),
-    shutdownGrace: duration('shutdownGrace', options.shutdownGrace),
+    shutdownGrace: duration('shutdownGrace', options.shutdownGrace, ANY_WAIT, short),
     onShutdown: callback('onShutdown', options.onShutdown),
     limit: checkLimit<Req>(options.limit),
   })

@@ -15,6 +15,7 @@ import {
   encodeData,
   encodeEventObject,
   ServerSentEvent,
+  unreadableEvent,
 } from '../encoder/encode.ts'
 import { describe, SseError } from '../errors.ts'
 import type { ShutdownTarget } from '../shutdown/registry.ts'
@@ -381,10 +382,18 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
       return
     }
     const item = result.value
+    let thenable: boolean
+    try {
+      thenable = isThenable(item)
+    } catch (error) {
+      // Reading `then` ran user code (a getter, a Proxy trap) that threw: this item's error.
+      this.#fail(unreadableEvent(error))
+      return
+    }
     // A sync iterable may yield promises, as in `for await`.
-    if (isThenable(item)) {
+    if (thenable) {
       this.#flags |= Flag.Waiting
-      item.then(
+      ;(item as PromiseLike<unknown>).then(
         (value) => this.receive({ done: false, value }),
         (error: unknown) => this.receiveError(error),
       )

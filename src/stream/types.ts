@@ -91,12 +91,15 @@ export interface StreamOptions<Req = unknown> {
   headers?: HeadersInput | undefined
   /**
    * Send a keep-alive comment after this many milliseconds without any other write, so proxies
-   * and load balancers do not close an idle stream. `0` or `false` disables it.
+   * and load balancers do not close an idle stream. `0` or `false` disables it. A whole number
+   * of ms, at least 1000 (`ping: 15` is sse-starlette's seconds, refused); tests go lower with
+   * `shortDurations()` from `oven-sse/testing`.
    * @defaultValue `15000`
    */
   ping?: number | false | undefined
   /**
-   * Builds each keep-alive message; may return any content item.
+   * Builds each keep-alive message; may return any content item, synchronously (an async
+   * function is refused; a returned Promise ends the stream through `onError`).
    * @defaultValue a comment `: ping - <ISO time>`
    */
   pingMessage?: (() => ContentItem) | undefined
@@ -107,12 +110,17 @@ export interface StreamOptions<Req = unknown> {
   sep?: Separator | undefined
   /**
    * End the stream (reason `timeout`) when a write cannot be flushed to the client for this
-   * many milliseconds: a client that stopped reading is dropped instead of pinning memory.
+   * many milliseconds: a client that stopped reading is dropped instead of pinning memory. A
+   * whole number of ms, at least 1000 (`0`: none); tests go lower with `shortDurations()`.
+   * "Flushed" means the whole backlog reached the kernel, which takes more only once the client
+   * has read a good part of the socket's send buffer: a reader that is slow enough is dropped
+   * too (README, "Slow clients and backpressure").
    * @defaultValue none
    */
   sendTimeout?: number | undefined
   /**
-   * A reconnection delay hint in milliseconds, sent once as the stream's first line.
+   * A reconnection delay hint in milliseconds, sent once as the stream's first line: a whole
+   * number from 0 to 2147483647.
    * @defaultValue none
    */
   retry?: number | undefined
@@ -143,7 +151,8 @@ export interface StreamOptions<Req = unknown> {
   registry?: StreamRegistry | undefined
   /**
    * On shutdown, how long (ms) the source may go on to send farewell events after
-   * `ctx.signal` aborts with reason `shutdown`. Overrides the `grace` given to `closeAll`.
+   * `ctx.signal` aborts with reason `shutdown`. Overrides the `grace` given to `closeAll`. A whole
+   * number of ms (any, `0` for none).
    * @defaultValue the `grace` of `closeAll` (itself `0`)
    */
   shutdownGrace?: number | undefined

@@ -93,4 +93,22 @@ describe('keep-alive scheduler', () => {
     keepAlive.remove(late)
     expect(keepAlive.size).toBe(0)
   })
+
+  // Issue #17 item 6: `ping: 1e-13` made `now + ping === now`; the stream was due again within
+  // the same pass, which never ended and froze the process. The options refuse such intervals;
+  // the scheduler also keeps each pass bounded whatever deadline it is given.
+  test('an entry that reschedules itself for now (or NaN) waits for the next pass', async () => {
+    const calls: number[] = []
+    const stuck = new Entry(1, clock(), (entry, now) => {
+      calls.push(now)
+      // Bounded, so the test ends even where the pass would not.
+      if (calls.length < 1000) keepAlive.add(entry, calls.length % 2 ? now + 1e-13 : Number.NaN)
+    })
+    keepAlive.add(stuck, stuck.deadline)
+    await waitFor(() => calls.length >= 5, 5_000, 'five calls')
+    keepAlive.remove(stuck)
+    // One call per pass, each pass at least a millisecond after the one before.
+    for (let i = 1; i < calls.length; i++) expect(calls[i]!).toBeGreaterThan(calls[i - 1]!)
+    expect(calls.length).toBeLessThan(1000)
+  })
 })

@@ -14,7 +14,7 @@ import {
   type StreamContext,
 } from '../../src/index.ts'
 import { sendEventStream } from '../../src/node.ts'
-import { iterateEvents, readEvents } from '../../src/testing.ts'
+import { iterateEvents, readEvents, shortDurations } from '../../src/testing.ts'
 import { closeAllServers, nodeServer, waitFor, webServer } from '../helpers/servers.ts'
 import {
   activeTimers,
@@ -178,7 +178,7 @@ describe.each(transports)('%s transport', (transport) => {
           finallyRan = true
         }
       },
-      { sendTimeout: 400, onClose: (r: CloseReason) => closed.push(r) },
+      shortDurations({ sendTimeout: 400, onClose: (r: CloseReason) => closed.push(r) }),
     )
     const socket = await stalledClient(server.port)
     try {
@@ -211,12 +211,12 @@ describe.each(transports)('%s transport', (transport) => {
     const responses: ServerResponse[] = []
     const signals: AbortSignal[] = []
     const closed: CloseReason[] = []
-    const options = {
+    const options = shortDurations({
       ping: 20,
       sendTimeout: 5000,
       onClose: (r: CloseReason) => closed.push(r),
       onError: () => {},
-    }
+    })
     const server =
       transport === 'node'
         ? await nodeServer((req, res) => {

@@ -15,7 +15,7 @@ import {
   StreamRegistry,
 } from '../../src/index.ts'
 import { sendEventStream } from '../../src/node.ts'
-import { readEvents, readMessages } from '../../src/testing.ts'
+import { readEvents, readMessages, shortDurations } from '../../src/testing.ts'
 import { closeAllServers, nodeServer, waitFor, webServer } from '../helpers/servers.ts'
 import {
   afterOpening,
@@ -139,7 +139,7 @@ describe('headers', () => {
 
 describe('ping', () => {
   test('an idle stream pings with a timestamped comment', async () => {
-    for (const url of await both(thenIdle, () => ({ ping: 40 }))) {
+    for (const url of await both(thenIdle, () => shortDurations({ ping: 40 }))) {
       // Counted, not timed: the test waits for three pings however loaded the machine is.
       const pings = afterOpening(await readMessages(url, { count: 4, timeout: 10_000 }))
       expect(pings).toHaveLength(3)
@@ -197,7 +197,7 @@ describe('pingMessage', () => {
       { type: 'comment', comment: 'custom ping' },
     ],
   ])('may return %s', async (_kind, pingMessage, expected) => {
-    for (const url of await both(thenIdle, () => ({ ping: 40, pingMessage }))) {
+    for (const url of await both(thenIdle, () => shortDurations({ ping: 40, pingMessage }))) {
       const messages = afterOpening(await readMessages(url, { count: 3, timeout: 10_000 }))
       expect(messages[0]).toMatchObject(expected)
       expect(messages[1]).toMatchObject(expected)
@@ -427,7 +427,7 @@ describe('one options object for many streams', () => {
   // Streams given the same object share one resolution of it; a change made to it later is
   // checked and takes effect, as if it were a new object.
   test('a change is checked again and takes effect', async () => {
-    const options: StreamOptions = { ping: 40 }
+    const options: StreamOptions = shortDurations({ ping: 40 })
     const node = await nodeServer((req, res) => {
       void sendEventStream(req, res, thenIdle(), options)
     })

@@ -5,7 +5,9 @@ import { runExample, stopAllExamples } from './run-example.ts'
 
 afterEach(stopAllExamples)
 
-const env = { TICK_MS: '200', PING_MS: '50', SEND_TIMEOUT_MS: '300', MAX_STREAMS: '2' }
+// Pings and the send timeout at their least outside tests (1 s; the example is user code, so it
+// does not use shortDurations()).
+const env = { TICK_MS: '200', PING_MS: '1000', SEND_TIMEOUT_MS: '1000', MAX_STREAMS: '2' }
 
 test('04_advanced_features: custom ping, errors as events, crash isolation, separator, headers, channel', async () => {
   const example = await runExample('04_advanced_features.ts', { env })

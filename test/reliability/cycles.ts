@@ -16,6 +16,7 @@ import {
   StreamRegistry,
 } from '../../src/index.ts'
 import { sendEventStream } from '../../src/node.ts'
+import { shortDurations } from '../../src/testing.ts'
 import { nodeServer, type TestServer, webServer } from '../helpers/servers.ts'
 import { openStream, stuckClient } from './support.ts'
 
@@ -97,14 +98,14 @@ export async function cycleServer(transport: 'node' | 'web') {
   const optionsFor = (n: number, moment: string) => {
     counters.started++
     closes.set(n, [])
-    return {
+    return shortDurations({
       registry,
       limit: limiter,
       ping: moment === 'during-ping' ? 5 : 1000,
       sendTimeout: moment === 'send-timeout' || moment === 'in-send-timeout' ? 60 : 0,
       onError: () => {},
       onClose: (reason: CloseReason) => closes.get(n)?.push(reason),
-    }
+    })
   }
   const parse = (url: string) => {
     const query = new URL(url, 'http://x').searchParams

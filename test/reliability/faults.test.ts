@@ -14,6 +14,7 @@ import {
   StreamRegistry,
 } from '../../src/index.ts'
 import { sendEventStream } from '../../src/node.ts'
+import { shortDurations } from '../../src/testing.ts'
 import { closeAllServers, nodeServer, webServer } from '../helpers/servers.ts'
 import { openStream, until } from './support.ts'
 
@@ -101,12 +102,12 @@ const faults: Fault[] = [
       yield 'first'
       await delay(5000, undefined, { signal }).catch(() => {})
     },
-    options: {
+    options: shortDurations({
       ping: 30,
       pingMessage: () => {
         throw boom('pingMessage')
       },
-    },
+    }),
     reason: 'error',
     end: 'end',
   },
@@ -116,7 +117,7 @@ const faults: Fault[] = [
       yield 'first'
       await delay(5000, undefined, { signal }).catch(() => {})
     },
-    options: { ping: 30, pingMessage: () => ({ event: `x\ndata: ${SECRET}` }) },
+    options: shortDurations({ ping: 30, pingMessage: () => ({ event: `x\ndata: ${SECRET}` }) }),
     reason: 'error',
     end: 'end',
   },

@@ -22,7 +22,7 @@ import {
   StreamRegistry,
 } from '../../src/index.ts'
 import { sendEventStream } from '../../src/node.ts'
-import { readMessages } from '../../src/testing.ts'
+import { readMessages, shortDurations } from '../../src/testing.ts'
 import { closeAllServers, nodeServer } from '../helpers/servers.ts'
 import { afterOpening } from '../helpers/streams.ts'
 import { fetchText } from './support.ts'
@@ -151,6 +151,39 @@ describe('encoder fuzzing', () => {
           encodeEvent({ event, id, comment, data: 'x' }, { sep: '\n' }),
         )
         expect(a).toEqual(b)
+      }),
+      RUNS,
+    )
+  })
+
+  // Issue #17, item 9: a Promise, Date, Map, array, Error or RegExp given as an event was
+  // encoded as an empty event. Whatever the value, the answer is an event with at least one
+  // field line, or ERR_SSE_INVALID_EVENT: never a blank line alone.
+  test('any value given as an event is a plain object with fields, or refused', () => {
+    const odd = fc.constantFrom<unknown>(
+      Promise.resolve({ data: 'x' }),
+      new Date(0),
+      new Map([['data', 'x']]),
+      new Set(['x']),
+      [{ data: 'x' }],
+      new Error('x'),
+      /x/,
+      new (class Reading {})(),
+      new Uint8Array(1),
+      Object.create({ data: 'inherited' }),
+    )
+    fc.assert(
+      fc.property(fc.oneof(odd, fc.anything({ maxDepth: 2 })), (value) => {
+        const result = throwsOnly(
+          ['ERR_SSE_INVALID_EVENT', 'ERR_SSE_INVALID_FIELD', 'ERR_SSE_SERIALIZE'],
+          () => encodeEvent(value as never),
+        )
+        const proto = typeof value === 'object' && value !== null && Object.getPrototypeOf(value)
+        const plain = proto === Object.prototype || proto === null
+        if (!plain) expect(result.ok).toBe(false)
+        if (result.ok && Object.values(value as object).some((v) => v !== undefined)) {
+          expect(result.value).not.toBe('\r\n')
+        }
       }),
       RUNS,
     )
@@ -362,22 +395,33 @@ describe('option validators fuzzing', () => {
 
 describe('durations and shutdown handlers', () => {
   // setTimeout silently turns a delay above 2^31 - 1 ms into 1 ms: `ping: 3e9` used to ping
-  // every millisecond, and `sendTimeout: 3e9` to drop any stream whose write blocked.
-  test('a duration is accepted exactly when a timer can wait that long', async () => {
+  // every millisecond, and `sendTimeout: 3e9` to drop any stream whose write blocked. A fraction
+  // such as `ping: 1e-13` froze the keep-alive timer (`now + ping === now`), and `ping: 10`,
+  // `sendTimeout: 30` are seconds written where milliseconds belong (issue #17, item 6).
+  test('a duration is accepted exactly when it is whole ms a timer can wait, above its floor', async () => {
     const MAX = 2 ** 31 - 1
     const value = fc.oneof(
       fc.double({ min: -1e12, max: 1e12 }),
+      fc.integer({ min: -5, max: 2000 }),
       fc.integer({ min: MAX - 3, max: MAX + 3 }),
-      fc.constantFrom(Number.POSITIVE_INFINITY, Number.NaN, -0, 0, MAX, MAX + 1, 3e9),
+      fc.constantFrom(Number.POSITIVE_INFINITY, Number.NaN, -0, 0, 1e-13, 999, 1000, MAX, 3e9),
     )
+    const floors: Record<string, number> = { ping: 1000, sendTimeout: 1000, shutdownGrace: 1 }
     fc.assert(
-      fc.property(fc.constantFrom('ping', 'sendTimeout', 'shutdownGrace'), value, (name, ms) => {
-        const result = throwsOnly(
-          ['ERR_SSE_INVALID_OPTION'],
-          () => new EventSourceResponse(['a'], { [name]: ms }),
-        )
-        expect(result.ok).toBe(ms >= 0 && ms <= MAX)
-      }),
+      fc.property(
+        fc.constantFrom('ping', 'sendTimeout', 'shutdownGrace'),
+        value,
+        fc.boolean(),
+        (name, ms, short) => {
+          const options = { [name]: ms }
+          const result = throwsOnly(
+            ['ERR_SSE_INVALID_OPTION'],
+            () => new EventSourceResponse(['a'], short ? shortDurations(options) : options),
+          )
+          const floor = short ? 1 : floors[name]!
+          expect(result.ok).toBe(Number.isInteger(ms) && (ms === 0 || (ms >= floor && ms <= MAX)))
+        },
+      ),
       RUNS,
     )
     await fc.assert(
@@ -389,7 +433,7 @@ describe('durations and shutdown handlers', () => {
           ok = false
           expect(isSseError(error) && error.code).toBe('ERR_SSE_INVALID_OPTION')
         }
-        expect(ok).toBe(ms >= 0 && ms <= MAX)
+        expect(ok).toBe(Number.isInteger(ms) && ms >= 0 && ms <= MAX)
       }),
       RUNS,
     )
@@ -418,7 +462,7 @@ describe('durations and shutdown handlers', () => {
     expect(() => installShutdownHandlers(server, { signals: ['SIGKILL'] })).toThrow(
       /Invalid option "signals": expected signals a process can handle/,
     )
-    expect(() => installShutdownHandlers(server, { grace: 3e9 })).toThrow(/at most 2147483647/)
+    expect(() => installShutdownHandlers(server, { grace: 3e9 })).toThrow(/to 2147483647/)
     expect(process.listenerCount('SIGTERM') + process.listenerCount('SIGINT')).toBe(before)
   })
 })

@@ -16,6 +16,7 @@ import {
   StreamRegistry,
 } from '../../src/index.ts'
 import { sendEventStream } from '../../src/node.ts'
+import { shortDurations } from '../../src/testing.ts'
 import { closeAllServers, nodeServer, webServer } from '../helpers/servers.ts'
 import { fetchText, type OpenStream, openStream, stuckClient, until } from './support.ts'
 
@@ -148,7 +149,7 @@ describe('ConnectionLimiter on node:http', () => {
           (function* () {
             for (;;) yield big
           })(),
-          { ...common, sendTimeout: 200 },
+          shortDurations({ ...common, sendTimeout: 200 }),
         )
       } else {
         void sendEventStream(req, res, endless({ count: 0 }), common)
@@ -253,7 +254,8 @@ describe('ConnectionLimiter options', () => {
     [{ key: 'ip' }, /"key"/],
     [{ retryAfter: -5 }, /"retryAfter"/],
     [{ retryAfter: Number.NaN }, /"retryAfter"/],
-    [{ retryAfter: 1e300 }, /"retryAfter": .* at most 2147483647/],
+    [{ retryAfter: 1e300 }, /"retryAfter": .* to 2147483647/],
+    [{ retryAfter: 5 }, /"retryAfter": .*\(did you mean 5000 for 5 s\?\)/],
     [{ maxPerkey: 1 }, /Unknown ConnectionLimiter option "maxPerkey"/],
   ])('%o is rejected', (options, message) => {
     let error: unknown
@@ -393,7 +395,7 @@ describe('ConnectionLimiter through the framework adapters', () => {
           calls++
           return endless({ count: 0 })({ signal: new AbortController().signal })
         },
-        { limit: limit as never, registry: new StreamRegistry(), ping: 10 },
+        shortDurations({ limit: limit as never, registry: new StreamRegistry(), ping: 10 }),
       ),
     )
     await app.listen({ port: 0, host: '127.0.0.1' })

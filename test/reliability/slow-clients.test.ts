@@ -6,6 +6,7 @@
 import { afterEach, expect, test } from 'vitest'
 import { type CloseReason, createChannel, StreamRegistry } from '../../src/index.ts'
 import { sendEventStream } from '../../src/node.ts'
+import { shortDurations } from '../../src/testing.ts'
 import { closeAllServers, nodeServer } from '../helpers/servers.ts'
 import { stuckCheck } from './stuck.ts'
 import { sleep, stuckClient, until } from './support.ts'
@@ -39,12 +40,17 @@ test('the honest limit: pings alone do not fill socket buffers, so sendTimeout c
   const closes: CloseReason[] = []
   const burst = createChannel<string>(0)
   const server = await nodeServer((req, res) => {
-    void sendEventStream(req, res, burst, {
-      registry,
-      ping: 20,
-      sendTimeout: 200,
-      onClose: (reason) => closes.push(reason),
-    })
+    void sendEventStream(
+      req,
+      res,
+      burst,
+      shortDurations({
+        registry,
+        ping: 20,
+        sendTimeout: 200,
+        onClose: (reason: CloseReason) => closes.push(reason),
+      }),
+    )
   })
   const client = await stuckClient(server.port)
   try {

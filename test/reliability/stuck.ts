@@ -8,6 +8,7 @@ import type { Socket } from 'node:net'
 import { expect } from 'vitest'
 import { type CloseReason, EventSourceResponse, StreamRegistry } from '../../src/index.ts'
 import { sendEventStream } from '../../src/node.ts'
+import { shortDurations } from '../../src/testing.ts'
 import { nodeServer, webServer } from '../helpers/servers.ts'
 import { mb, settledHeap, sleep, stuckClient, until } from './support.ts'
 
@@ -72,12 +73,12 @@ export async function stuckCheck(
       }
     })()
   }
-  const options = {
+  const options = shortDurations({
     registry,
     sendTimeout,
     ping: 1000,
     onClose: (reason: CloseReason) => closes.push(reason),
-  }
+  })
   const server =
     transport === 'node'
       ? await nodeServer((req, res) => void sendEventStream(req, res, source(), options))

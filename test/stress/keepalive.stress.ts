@@ -8,6 +8,7 @@ import { afterEach, expect, test } from 'vitest'
 import { type CloseReason, createChannel, StreamRegistry } from '../../src/index.ts'
 import { sendEventStream } from '../../src/node.ts'
 import { keepAlive } from '../../src/stream/keepalive.ts'
+import { shortDurations } from '../../src/testing.ts'
 import { closeAllServers, nodeServer } from '../helpers/servers.ts'
 import { type OpenStream, openStream, until } from '../reliability/support.ts'
 
@@ -21,11 +22,11 @@ const pings = (stream: OpenStream) => stream.text().split(': ping - ').length - 
 test('2 000 idle streams all ping on one timer; ended streams leave the heap at once', async () => {
   const registry = new StreamRegistry()
   const closes = new Map<CloseReason, number>()
-  const options = {
+  const options = shortDurations({
     registry,
     ping: PING,
     onClose: (reason: CloseReason) => closes.set(reason, (closes.get(reason) ?? 0) + 1),
-  }
+  })
   // Every tenth stream is busy: an event every 20 ms against a 2 s ping (only an event-loop
   // stall of two seconds could let a ping through), which also mixes deadlines in the heap.
   const busyOptions = { ...options, ping: 2000 }
