@@ -21,7 +21,7 @@
 import { createHash } from 'node:crypto'
 import { createClient } from 'redis'
 import { describe, invalidOption, SseError } from '../errors.ts'
-import { MAX_DELAY } from '../stream/delay.ts'
+import { checkDelay } from '../stream/delay.ts'
 import {
   type Broker,
   type BrokerMessage,
@@ -188,18 +188,7 @@ export class RedisBroker implements Broker {
     ) {
       invalidOption('prefix', 'a non-empty string without braces, in well-formed Unicode', prefix)
     }
-    // Capped at the longest timer: past it, setTimeout would fire after 1 ms.
-    if (
-      !Number.isSafeInteger(commandTimeout) ||
-      commandTimeout <= 0 ||
-      commandTimeout > MAX_DELAY
-    ) {
-      invalidOption(
-        'commandTimeout',
-        `a positive integer (ms), at most ${MAX_DELAY}`,
-        commandTimeout,
-      )
-    }
+    checkDelay('commandTimeout', commandTimeout, { min: 1 })
     if (client !== undefined) {
       if (typeof client !== 'object' || client === null || typeof client.duplicate !== 'function') {
         invalidOption('client', 'a node-redis client (createClient())', client)

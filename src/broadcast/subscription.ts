@@ -14,7 +14,14 @@
 
 import { ServerSentEvent } from '../encoder/encode.ts'
 import { SseError } from '../errors.ts'
-import { dropClient, nextByHand, type Puller, pullInto, type Receiver } from '../stream/source.ts'
+import {
+  dropClient,
+  isThenable,
+  nextByHand,
+  type Puller,
+  pullInto,
+  type Receiver,
+} from '../stream/source.ts'
 import { Deque } from '../util/deque.ts'
 import { type BrokerMessage, type HistoryRead, READ_PAGE } from './broker.ts'
 import { formatEventId, parseEventId } from './event-id.ts'
@@ -318,7 +325,7 @@ export class Subscription
     if (this.#filter) {
       let pass: boolean
       try {
-        pass = this.#filter(event, message.topic)
+        pass = this.#passes(event, message.topic)
       } catch (error) {
         this.#fail(error)
         return
@@ -326,6 +333,22 @@ export class Subscription
       if (!pass) return
     }
     this.#enqueue(event)
+  }
+
+  /**
+   * The filter's answer. An `async` filter returns a promise, which is truthy: it would let
+   * through every event it meant to hide, so it is refused.
+   */
+  #passes(event: ServerSentEvent, topic: string): boolean {
+    const pass: unknown = this.#filter!(event, topic)
+    if (isThenable(pass)) {
+      throw new SseError(
+        'ERR_SSE_INVALID_OPTION',
+        'Invalid subscribe option "filter": expected it to return true or false, received a ' +
+          'Promise (a filter cannot be async: decide from the event alone).',
+      )
+    }
+    return Boolean(pass)
   }
 
   #onEpoch(epoch: string): void {
@@ -389,7 +412,7 @@ export class Subscription
     while (this.#backlog.size > 0) {
       const message = this.#backlog.shift()!
       const event = this.#host.decode(message)
-      if (this.#filter && !this.#filter(event, message.topic)) continue
+      if (this.#filter && !this.#passes(event, message.topic)) continue
       this.#host.stats.delivered++
       return event
     }

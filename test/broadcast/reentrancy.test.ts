@@ -88,3 +88,26 @@ test('a filter that publishes: its event is delivered after the one being filter
   }
   echoing.close()
 })
+
+test('an async filter is refused: the stream ends through onError instead of leaking every event', async () => {
+  const hub = new Broadcaster()
+  hubs.push(hub)
+  const errors: unknown[] = []
+  const subscription = hub.subscribe('private', {
+    filter: (async () => false) as never,
+  })
+  await subscription.ready
+  const response = new EventSourceResponse(subscription, {
+    ping: false,
+    onError: (error) => errors.push(error),
+  })
+  const text = response.text()
+  await hub.publish('private', 'secret')
+  expect(await text).toBe(': ok\r\n\r\n')
+  expect(errors).toEqual([
+    expect.objectContaining({
+      code: 'ERR_SSE_INVALID_OPTION',
+      message: expect.stringMatching(/filter.*cannot be async/),
+    }),
+  ])
+})

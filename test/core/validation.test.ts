@@ -22,7 +22,7 @@ import {
 import { sendEventStream } from '../../src/node.ts'
 import { readEvents, readMessages, shortDurations } from '../../src/testing.ts'
 import { closeAllServers, nodeServer, waitFor, webServer } from '../helpers/servers.ts'
-import { sleepUnlessAborted } from '../helpers/streams.ts'
+import { afterOpening, OPENING_FRAME, sleepUnlessAborted } from '../helpers/streams.ts'
 
 afterEach(closeAllServers)
 
@@ -152,7 +152,7 @@ describe('durations (item 6)', () => {
     }
     const [node] = await both(() => idle, { ...short, ping: 20 })
     const start = performance.now()
-    const messages = await readMessages(node!.url, { count: 5, timeout: 5000 })
+    const messages = afterOpening(await readMessages(node!.url, { count: 6, timeout: 5000 }))
     const elapsed = performance.now() - start
     expect(messages.map((m) => m.type === 'comment' && m.comment.trim().slice(0, 4))).toEqual(
       Array(5).fill('ping'),
@@ -183,7 +183,7 @@ describe('only strings, plain objects, ServerSentEvent and bytes are items (item
         // the raw text is checked as well).
         const response = await fetch(entry.url)
         const text = await response.text()
-        expect(text).toBe('data: before\r\n\r\n')
+        expect(text).toBe(`${OPENING_FRAME}data: before\r\n\r\n`)
         const error = await reported(entry)
         expect(isSseError(error) && error.code).toBe('ERR_SSE_INVALID_EVENT')
         expect((error as Error).message).toMatch(message)
@@ -207,7 +207,7 @@ describe('only strings, plain objects, ServerSentEvent and bytes are items (item
       /"data": expected a value to serialize, received a Promise \(did you forget await\?\)/,
     )
     for (const entry of await both(() => [{ data: Promise.resolve({ n: 1 }) }])) {
-      expect((await fetchText(entry.url)).text).toBe('')
+      expect((await fetchText(entry.url)).text).toBe(OPENING_FRAME)
       expect(isSseError(await reported(entry))).toBe(true)
     }
   })
@@ -238,7 +238,7 @@ describe('only strings, plain objects, ServerSentEvent and bytes are items (item
       pingMessage: () => Promise.resolve({ comment: 'late' }) as never,
     })
     for (const entry of await both(() => idle, options)) {
-      expect((await fetchText(entry.url)).text).toBe('')
+      expect((await fetchText(entry.url)).text).toBe(OPENING_FRAME)
       const error = await reported(entry)
       expect(isSseError(error) && error.code).toBe('ERR_SSE_INVALID_EVENT')
       expect((error as Error).message).toMatch(/did you forget await/)
@@ -285,7 +285,7 @@ describe('a ServerSentEvent cannot change after its checks (item 13)', () => {
     // With another separator the text is assembled again from the fields: they are the checked
     // ones.
     for (const entry of await both(() => [event], { sep: '\n' })) {
-      expect((await fetchText(entry.url)).text).toBe('event: note\ndata: x\n\n')
+      expect((await fetchText(entry.url)).text).toBe(': ok\n\nevent: note\ndata: x\n\n')
     }
   })
 })
@@ -332,7 +332,7 @@ describe('user code that throws while an event is read (item 14)', () => {
       expect.objectContaining({ code: 'ERR_SSE_INVALID_EVENT', cause: boom }),
     )
     for (const entry of await both(() => ['before', make()] as never)) {
-      expect((await fetchText(entry.url)).text).toBe('data: before\r\n\r\n')
+      expect((await fetchText(entry.url)).text).toBe(`${OPENING_FRAME}data: before\r\n\r\n`)
       const error = await reported(entry)
       expect(isSseError(error) && error.code).toBe('ERR_SSE_INVALID_EVENT')
       expect((error as Error).cause).toBe(boom)
