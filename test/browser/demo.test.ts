@@ -5,47 +5,27 @@
  * A screenshot is saved to artifacts/demo.png (git-ignored).
  */
 
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { type BrowserContext, chromium, type Page } from 'playwright-core'
+import { mkdirSync } from 'node:fs'
+import type { BrowserContext, Page } from 'playwright-core'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { type RunningExample, runExample, stopAllExamples } from '../examples/run-example.ts'
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-]
+import { launchChromium } from './chromium.ts'
 
 let demo: RunningExample
 let context: BrowserContext
-let profile: string
+let browser: Awaited<ReturnType<typeof launchChromium>>
 const pageErrors: string[] = []
 
 beforeAll(async () => {
   demo = await runExample('demo/server.ts', {
     env: { CLOCK_MS: '250', STATS_MS: '250', JOB_STEP_MS: '20' },
   })
-  // A fresh profile for every run; never a downloaded browser.
-  profile = mkdtempSync(join(tmpdir(), 'oven-chromium-'))
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ARGS,
-    viewport: { width: 1280, height: 800 },
-  })
+  browser = await launchChromium()
+  context = browser.context
 }, 30_000)
 
 afterAll(async () => {
-  await context?.close()
-  if (profile) rmSync(profile, { recursive: true, force: true })
+  await browser?.close()
   await stopAllExamples()
 })
 

@@ -5,28 +5,15 @@
  * is not reconnected — while a plain `EventSource` on the same stream is.
  */
 
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { type BrowserContext, chromium, type Page } from 'playwright-core'
+import type { BrowserContext, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, expect, test } from 'vitest'
 import { ConnectionLimiter, type StreamContext } from '../../src/index.ts'
 import { sendEventStream } from '../../src/node.ts'
 import { closeAllServers, nodeServer, type TestServer, waitFor } from '../helpers/servers.ts'
 import { gate } from '../helpers/streams.ts'
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-]
+import { launchChromium } from './chromium.ts'
 
 const SCRIPT = readFileSync(new URL('../../examples/browser/reconnect.js', import.meta.url))
 const PAGE = `<!doctype html><meta charset="utf-8"><title>reconnect</title>
@@ -55,17 +42,12 @@ declare global {
 }
 
 let context: BrowserContext
-let profile: string
+let browser: Awaited<ReturnType<typeof launchChromium>>
 const pageErrors: string[] = []
 
 beforeAll(async () => {
-  // A fresh profile for every run; never a downloaded browser.
-  profile = mkdtempSync(join(tmpdir(), 'oven-chromium-'))
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ARGS,
-  })
+  browser = await launchChromium()
+  context = browser.context
 }, 30_000)
 
 afterEach(async () => {
@@ -74,8 +56,7 @@ afterEach(async () => {
 })
 
 afterAll(async () => {
-  await context?.close()
-  if (profile) rmSync(profile, { recursive: true, force: true })
+  await browser?.close()
 })
 
 /** Serves the page, the script and the stream (at `/stream`: `route`); nothing else. */

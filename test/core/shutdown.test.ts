@@ -174,42 +174,9 @@ test('closeAll checks its grace', async () => {
   await expect(new StreamRegistry().closeAll({ grace: -5 })).rejects.toThrow(/"grace".*number -5/)
 })
 
-test('installShutdownHandlers: SIGTERM sends the farewell, closes the server and exits', async () => {
-  const script = fileURLToPath(new URL('./fixtures/signal-server.ts', import.meta.url))
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-  let output = ''
-  child.stdout.setEncoding('utf8')
-  child.stdout.on('data', (chunk: string) => {
-    output += chunk
-  })
-  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
-  )
-  try {
-    await waitFor(() => /listening \d+/.test(output), 15_000, 'child listening')
-    const port = Number(/listening (\d+)/.exec(output)?.[1])
-    const events = iterateEvents(`http://127.0.0.1:${port}/`, { timeout: 10_000 })
-    expect((await events.next()).value?.data).toBe('hello')
-    const received = (async () => {
-      const rest = []
-      for await (const event of events) rest.push(event)
-      return rest
-    })()
-    child.kill('SIGTERM')
-    expect(await received).toEqual([{ event: 'farewell', data: 'shutdown', id: undefined }])
-    // The handler re-raises the signal once done, so the process ends as SIGTERM would.
-    expect(await exited).toEqual({ code: null, signal: 'SIGTERM' })
-    expect(output).toContain('shutdown done')
-    expect(output).not.toContain('with')
-  } finally {
-    child.kill('SIGKILL')
-  }
-})
-
-test('installShutdownHandlers: a signal repeated during an async onDone is ignored; the cleanup finishes', async () => {
-  const script = fileURLToPath(new URL('./fixtures/signal-server-cleanup.ts', import.meta.url))
+/** Runs a server fixture in its own process; resolves once it prints `listening <port>`. */
+async function spawnFixture(name: string) {
+  const script = fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url))
   const child = spawn(process.execPath, ['--import', 'tsx', script], {
     stdio: ['pipe', 'pipe', 'inherit'],
   })
@@ -222,15 +189,47 @@ test('installShutdownHandlers: a signal repeated during an async onDone is ignor
     child.on('exit', (code, signal) => resolve({ code, signal })),
   )
   try {
-    await waitFor(() => /listening \d+/.test(output), 15_000, 'child listening')
+    await waitFor(() => /listening \d+/.test(output), 15_000, `${name} listening`)
+  } catch (error) {
+    child.kill('SIGKILL')
+    throw error
+  }
+  return { child, output: () => output, exited }
+}
+
+test('installShutdownHandlers: SIGTERM sends the farewell, closes the server and exits', async () => {
+  const { child, output, exited } = await spawnFixture('signal-server.ts')
+  try {
+    const port = Number(/listening (\d+)/.exec(output())?.[1])
+    const events = iterateEvents(`http://127.0.0.1:${port}/`, { timeout: 10_000 })
+    expect((await events.next()).value?.data).toBe('hello')
+    const received = (async () => {
+      const rest = []
+      for await (const event of events) rest.push(event)
+      return rest
+    })()
+    child.kill('SIGTERM')
+    expect(await received).toEqual([{ event: 'farewell', data: 'shutdown', id: undefined }])
+    // The handler re-raises the signal once done, so the process ends as SIGTERM would.
+    expect(await exited).toEqual({ code: null, signal: 'SIGTERM' })
+    expect(output()).toContain('shutdown done')
+    expect(output()).not.toContain('with')
+  } finally {
+    child.kill('SIGKILL')
+  }
+})
+
+test('installShutdownHandlers: a signal repeated during an async onDone is ignored; the cleanup finishes', async () => {
+  const { child, output, exited } = await spawnFixture('signal-server-cleanup.ts')
+  try {
     child.kill('SIGINT')
-    await waitFor(() => output.includes('cleanup started'), 10_000, 'onDone to start')
+    await waitFor(() => output().includes('cleanup started'), 10_000, 'onDone to start')
     // A Ctrl+C that reaches the process twice (from the terminal and from npm): the second
     // arrives while onDone still runs, and must not kill the process halfway.
     child.kill('SIGINT')
     child.stdin.end('finish\n')
     expect(await exited).toEqual({ code: 0, signal: null })
-    expect(output).toContain('cleanup done')
+    expect(output()).toContain('cleanup done')
   } finally {
     child.kill('SIGKILL')
   }
