@@ -193,7 +193,14 @@ describe('Redis killed and restarted', () => {
     const b = await instance(prefix, errors)
     await redis.stop()
     const late = [collect(a.server), collect(b.server)]
-    await sleep(300)
+    // The scenario is subscribing while Redis is down: wait until both requests reached their
+    // server and subscribed (a duration here would let a busy machine subscribe after restart).
+    await until(
+      () => a.hub.subscribers('news') === 1 && b.hub.subscribers('news') === 1,
+      10_000,
+      'both clients subscribed while Redis is down',
+    )
+    expect(redis.running).toBe(false)
     await redis.start()
     // The subscriptions set up once Redis answers again; publish until they see events.
     const accepted: string[] = []
