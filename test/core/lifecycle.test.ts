@@ -361,9 +361,11 @@ describe('content forms', () => {
     const ready = gate()
     let reason: unknown
     let stopped = false
+    let running = false
     const server = await webServer((request) =>
       openEventSourceResponse(
         async ({ signal }) => {
+          running = true
           signal.addEventListener('abort', () => {
             reason = signal.reason
           })
@@ -379,7 +381,7 @@ describe('content forms', () => {
     )
     const controller = new AbortController()
     const pending = fetch(server.url, { signal: controller.signal }).catch(() => {})
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    await waitFor(() => running, 5000, 'the content function to run')
     controller.abort()
     await pending
     await waitFor(() => reason !== undefined, 2000, 'signal aborted')
@@ -392,7 +394,9 @@ describe('content forms', () => {
   test('a client gone before the call: the stream ends at once as a disconnect', async () => {
     let result: Promise<CloseReason> | undefined
     let started = false
+    let requestSeen = false
     const server = await nodeServer((req, res) => {
+      requestSeen = true
       res.on('close', () => {
         result = sendEventStream(req, res, async function* () {
           started = true
@@ -402,7 +406,7 @@ describe('content forms', () => {
     })
     const controller = new AbortController()
     const pending = fetch(server.url, { signal: controller.signal }).catch(() => {})
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    await waitFor(() => requestSeen, 5000, 'the server to have the request')
     controller.abort()
     await pending
     await waitFor(() => result !== undefined, 2000, 'handler saw close')
