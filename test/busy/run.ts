@@ -57,20 +57,28 @@ process.on('exit', stopLoad)
 
 const started = Date.now()
 console.info(`test:busy: ${cores} busy-loop processes, then: ${[file, ...rest].join(' ')}`)
-const command = spawn(file, rest, { stdio: 'inherit' })
+// Its own process group, so a signal reaches everything it started (npm -> sh -> vitest -> workers).
+const command = spawn(file, rest, { stdio: 'inherit', detached: true })
+function signalCommand(signal: NodeJS.Signals) {
+  try {
+    process.kill(-(command.pid ?? 0), signal)
+  } catch {
+    // Already gone.
+  }
+}
 
 let timedOut = false
 const deadline = setTimeout(() => {
   timedOut = true
   console.error(`test:busy: still running after ${maxSeconds} s: stopping it`)
-  command.kill('SIGTERM')
-  setTimeout(() => command.kill('SIGKILL'), 10_000).unref()
+  signalCommand('SIGTERM')
+  setTimeout(() => signalCommand('SIGKILL'), 10_000).unref()
 }, maxSeconds * 1000)
 
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(signal, () => {
     stopLoad()
-    command.kill(signal)
+    signalCommand(signal)
   })
 }
 
