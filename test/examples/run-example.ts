@@ -154,7 +154,8 @@ async function run(
   }
   running.add(entry)
   if (options.listen !== false) {
-    const line = await waitForLine(/listening on http:\/\/\S+/, options.timeout ?? 15_000)
+    // A deadline, not a delay: tsx compiles the example first, slow on a busy machine.
+    const line = await waitForLine(/listening on http:\/\/\S+/, options.timeout ?? 30_000)
     entry.url = (line.match(/http:\/\/[^\s/]+/) as RegExpMatchArray)[0]
   }
   return entry

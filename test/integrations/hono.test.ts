@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
 import { Hono } from 'hono'
 import { compress } from 'hono/compress'
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest'
 import { sse } from '../../src/hono.ts'
 import { requestAcceptsEventStream } from '../../src/index.ts'
 import { readEvents } from '../../src/testing.ts'
@@ -60,6 +60,21 @@ function app() {
   return app
 }
 
+/**
+ * Hono's default onError logs the error with console.error before answering 500. The error the
+ * /fail route throws on purpose is recorded here and asserted by `expectError`; anything else
+ * still reaches the console.
+ */
+const failLogs: Error[] = []
+const consoleError = console.error.bind(console)
+const consoleSpy = vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => {
+  if (args.length === 1 && args[0] instanceof Error && args[0].message === FAIL_MESSAGE) {
+    failLogs.push(args[0])
+  } else {
+    consoleError(...args)
+  }
+})
+
 beforeAll(async () => {
   server = serve({ fetch: app().fetch, port: 0, hostname: '127.0.0.1' }) as Server
   if (!server.listening) await new Promise<void>((resolve) => server.once('listening', resolve))
@@ -73,11 +88,14 @@ beforeAll(async () => {
       expect(status).toBe(500)
       expect(headers.get('content-type')).toMatch(/^text\/plain/)
       expect(body).toBe('Internal Server Error')
+      // ...after reporting the error to the app's log, once.
+      expect(failLogs.splice(0).map((error) => error.message)).toEqual([FAIL_MESSAGE])
     },
   }
 })
 
 afterAll(async () => {
+  consoleSpy.mockRestore()
   server.closeAllConnections()
   await new Promise((resolve) => server.close(resolve))
 })

@@ -104,28 +104,41 @@ describe('Redis killed and restarted', () => {
 
     const accepted: string[] = []
     const failures: Array<{ ms: number; code: string | undefined }> = []
+    // Publishes started between the kill (redis-server exited) and the restart: all refused.
+    const whileDown: Array<'accepted' | 'refused'> = []
     let phase: 'before' | 'down' | 'after' = 'before'
+    let outage = false
     let stop = false
     const publisher = (async () => {
       for (let i = 0; !stop && i < 100_000; i++) {
         const data = `${phase} ${i}`
+        const startedDown = outage
         const started = performance.now()
         try {
           await (i % 2 === 0 ? a : b).hub.publish('news', data)
           accepted.push(data)
+          if (startedDown) whileDown.push('accepted')
         } catch (error) {
           failures.push({
             ms: performance.now() - started,
             code: isSseError(error) ? error.code : undefined,
           })
+          if (startedDown) whileDown.push('refused')
         }
         await sleep(5)
       }
     })()
-    await sleep(300)
+    // Conditions, not durations: the machine may be busy, and then 300 ms can be one publish.
+    await until(
+      () => accepted.filter((d) => d.startsWith('before')).length >= 20,
+      10_000,
+      '20 publishes accepted before the outage',
+    )
     phase = 'down'
     await redis.stop()
-    await sleep(500)
+    outage = true
+    await until(() => whileDown.length >= 10, 10_000, '10 publishes settled after the kill')
+    outage = false
     await redis.start()
     phase = 'after'
     // Keep publishing until some events went through after the restart.
@@ -137,6 +150,8 @@ describe('Redis killed and restarted', () => {
     stop = true
     await publisher
 
+    // Redis was gone for every one of these: none may be reported as accepted.
+    expect(whileDown.filter((outcome) => outcome === 'accepted')).toEqual([])
     expect(failures.length).toBeGreaterThan(0)
     expect(failures.every((f) => f.code === 'ERR_SSE_BROKER')).toBe(true)
     // Refused at once (the client knows it is disconnected), or within the command timeout.
@@ -178,7 +193,14 @@ describe('Redis killed and restarted', () => {
     const b = await instance(prefix, errors)
     await redis.stop()
     const late = [collect(a.server), collect(b.server)]
-    await sleep(300)
+    // The scenario is subscribing while Redis is down: wait until both requests reached their
+    // server and subscribed (a duration here would let a busy machine subscribe after restart).
+    await until(
+      () => a.hub.subscribers('news') === 1 && b.hub.subscribers('news') === 1,
+      10_000,
+      'both clients subscribed while Redis is down',
+    )
+    expect(redis.running).toBe(false)
     await redis.start()
     // The subscriptions set up once Redis answers again; publish until they see events.
     const accepted: string[] = []
