@@ -31,7 +31,7 @@
  * @module
  */
 
-import { unref } from '../stream/delay.ts'
+import { unref } from '../util/delay.ts'
 import { Deque } from '../util/deque.ts'
 import type { BrokerMessage, HistoryRead } from './broker.ts'
 

@@ -21,7 +21,7 @@
 import { createHash } from 'node:crypto'
 import { createClient } from 'redis'
 import { describe, invalidOption, SseError } from '../errors.ts'
-import { checkDelay } from '../stream/delay.ts'
+import { checkDelay } from '../util/delay.ts'
 import {
   type Broker,
   type BrokerMessage,

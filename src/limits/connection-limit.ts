@@ -9,7 +9,7 @@
  */
 
 import { describe, invalidOption, SseError } from '../errors.ts'
-import { allowsShortDurations, checkDelay } from '../stream/delay.ts'
+import { allowsShortDurations, checkDelay } from '../util/delay.ts'
 
 /** Options of {@link ConnectionLimiter}. */
 export interface ConnectionLimitOptions<Req = unknown> {

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { checkDelay } from '../stream/delay.ts'
+import { checkDelay } from '../util/delay.ts'
 
 /**
  * What the registry needs from a stream.

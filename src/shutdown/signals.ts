@@ -6,7 +6,7 @@
  */
 
 import { invalidOption } from '../errors.ts'
-import { ANY_WAIT, allowsShortDurations, checkDelay, type DurationRule } from '../stream/delay.ts'
+import { ANY_WAIT, allowsShortDurations, checkDelay, type DurationRule } from '../util/delay.ts'
 import { defaultRegistry, type StreamRegistry } from './registry.ts'
 
 /** A server `installShutdownHandlers` can close: `node:http`, `https`, `http2`, Fastify. */

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { unref } from './delay.ts'
+import { unref } from '../util/delay.ts'
 
 /** A stream with a keep-alive deadline. */
 export interface KeepAlive {

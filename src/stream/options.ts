@@ -9,7 +9,7 @@ import { checkSeparator, type Separator, type Serializer } from '../encoder/enco
 import { describe, invalidOption, SseError } from '../errors.ts'
 import type { ConnectionLimiter } from '../limits/connection-limit.ts'
 import { defaultRegistry, type StreamRegistry } from '../shutdown/registry.ts'
-import { ANY_WAIT, allowsShortDurations, checkDelay, type DurationRule } from './delay.ts'
+import { ANY_WAIT, allowsShortDurations, checkDelay, type DurationRule } from '../util/delay.ts'
 import { buildHeaders } from './headers.ts'
 import type {
   CloseReason,

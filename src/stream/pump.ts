@@ -19,7 +19,7 @@ import {
 } from '../encoder/encode.ts'
 import { describe, SseError } from '../errors.ts'
 import type { ShutdownTarget } from '../shutdown/registry.ts'
-import { unref } from './delay.ts'
+import { unref } from '../util/delay.ts'
 import { clock, type KeepAlive, keepAlive } from './keepalive.ts'
 import type { ResolvedOptions } from './options.ts'
 import { scheduleAfterBurst } from './schedule.ts'

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { SHORT_DURATIONS } from '../stream/delay.ts'
+import { SHORT_DURATIONS } from '../util/delay.ts'
 
 /**
  * Lets the duration options of `options` go down to 1 ms, for tests that cannot wait seconds

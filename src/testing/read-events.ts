@@ -9,7 +9,7 @@
 
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import { describe, invalidOption, SseError } from '../errors.ts'
-import { checkDelay } from '../stream/delay.ts'
+import { checkDelay } from '../util/delay.ts'
 
 /** One dispatched event, as a client sees it. */
 export type SseEvent = EventSourceMessage
