@@ -87,16 +87,6 @@ export class LiveFeed {
     this.#host = host
   }
 
-  /** The current state, for tests and diagnostics. */
-  get state(): FeedState {
-    return this.#state
-  }
-
-  /** The epoch seen last, if any. */
-  get epoch(): string | undefined {
-    return this.#epoch
-  }
-
   /** Notes the epoch a subscriber's read saw; a different one means the history was replaced. */
   sawEpoch(epoch: string): void {
     if (this.#epoch === undefined) this.#epoch = epoch
