@@ -133,11 +133,14 @@ function streamReply(
   // A rejection is Fastify's to answer (its error handler): only the ends are watched here.
   // An end before the head (a shutdown while the content function ran) is answered by the
   // transport: hijacked first, so Fastify does not send the close reason as a body.
-  closed.then((reason) => {
-    hijack()
-    logUnfinished(reply, reason)
-  }, ignore)
+  // Bound rather than a closure: the stream keeps only the reply, not this call's scope.
+  closed.then(onStreamEnd.bind(reply), ignore)
   return closed
+}
+
+function onStreamEnd(this: FastifyReply, reason: CloseReason): void {
+  this.hijack()
+  logUnfinished(this, reason)
 }
 
 /**
