@@ -65,7 +65,7 @@ export class LiveFeed {
   /** The history the positions below belong to. */
   #epoch: string | undefined
   /** Everything up to this position was delivered (or skipped). */
-  #lastSeq = 0
+  #position = 0
   /** Messages received and not yet delivered, in arrival (= seq) order. */
   readonly #queue = new Deque<BrokerMessage>()
   /** More arrived than could be held: drop the held ones and read them again. */
@@ -166,8 +166,8 @@ export class LiveFeed {
       }
       this.#epoch = message.epoch
     }
-    if (message.seq <= this.#lastSeq) return
-    this.#lastSeq = message.seq
+    if (message.seq <= this.#position) return
+    this.#position = message.seq
     this.#host.deliver(message)
   }
 
@@ -211,14 +211,14 @@ export class LiveFeed {
   /** Reads and delivers the history after the last delivered position, page by page. */
   async #readGap(): Promise<void> {
     const topics = this.#host.topics()
-    let read = await this.#host.read(topics, this.#lastSeq)
+    let read = await this.#host.read(topics, this.#position)
     if (this.#closed) return
     if (this.#epoch !== undefined && read.epoch !== this.#epoch) {
       // A new history: all of it is new to this process.
-      if (this.#lastSeq !== 0) read = await this.#host.read(topics, 0)
+      if (this.#position !== 0) read = await this.#host.read(topics, 0)
       if (this.#closed) return
       this.#epoch = read.epoch
-      this.#lastSeq = 0
+      this.#position = 0
       this.#host.epochChanged(read.epoch)
     }
     this.#epoch = read.epoch
@@ -226,15 +226,15 @@ export class LiveFeed {
     for (;;) {
       for (const message of read.messages) this.#accept(message)
       if (read.through >= read.head) break
-      if (read.through > this.#lastSeq) this.#lastSeq = read.through
-      read = await this.#host.read(topics, this.#lastSeq)
+      if (read.through > this.#position) this.#position = read.through
+      read = await this.#host.read(topics, this.#position)
       if (this.#closed) return
       if (read.epoch !== this.#epoch) {
         this.#again = true
         return
       }
     }
-    if (read.head > this.#lastSeq) this.#lastSeq = read.head
+    if (read.head > this.#position) this.#position = read.head
   }
 
   #backoff(): Promise<void> {

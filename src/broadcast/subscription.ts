@@ -146,7 +146,7 @@ export class Subscription
   #state: State = State.Setup
   #epoch: string | undefined
   /** The position this subscriber has been given everything up to. */
-  #last = 0
+  #position = 0
   #held: Held[] = []
   #heldOverflow = false
   /** Missed events from the history, served before the queue. */
@@ -231,7 +231,7 @@ export class Subscription
       if (lastEventId === undefined || lastEventId === '') {
         // A new subscriber starts from "now": the broker's head once listening is active.
         this.#epoch = read.epoch
-        this.#last = read.head
+        this.#position = read.head
       } else if (!wanted || (read.epoch === wanted.epoch && wanted.seq > read.head)) {
         this.#reset('invalid', read.epoch, read.head)
       } else if (read.epoch !== wanted.epoch) {
@@ -240,7 +240,7 @@ export class Subscription
         this.#reset('expired', read.epoch, read.head)
       } else {
         this.#epoch = read.epoch
-        this.#last = wanted.seq
+        this.#position = wanted.seq
         await this.#readMissed()
       }
       // Messages held during setup: read them instead when too many arrived to hold.
@@ -267,33 +267,33 @@ export class Subscription
   }
 
   /**
-   * Reads the history after `#last` into the backlog, page by page, up to the head. A client
+   * Reads the history after `#position` into the backlog, page by page, up to the head. A client
    * that missed more than `maxResume` events, or whose events the history dropped meanwhile,
    * is sent the reset event instead.
    */
   async #readMissed(): Promise<void> {
     for (;;) {
-      const read = await this.#host.read(this.topics, this.#last, READ_PAGE)
+      const read = await this.#host.read(this.topics, this.#position, READ_PAGE)
       if (this.#state !== State.Setup) return
       if (read.epoch !== this.#epoch) {
         this.#backlog.clear()
         this.#reset('lost', read.epoch, read.head)
         return
       }
-      if (this.#trimmedSince(read.trimmed, this.#last)) {
+      if (this.#trimmedSince(read.trimmed, this.#position)) {
         this.#backlog.clear()
         this.#reset('expired', read.epoch, read.head)
         return
       }
       for (const message of read.messages) {
-        if (message.seq > this.#last) this.#backlog.push(message)
+        if (message.seq > this.#position) this.#backlog.push(message)
       }
       if (this.#backlog.size > this.#maxResume) {
         this.#backlog.clear()
         this.#reset('expired', read.epoch, read.head)
         return
       }
-      this.#last = Math.max(this.#last, read.through)
+      this.#position = Math.max(this.#position, read.through)
       if (read.through >= read.head) return
     }
   }
@@ -319,9 +319,9 @@ export class Subscription
   // ---- live -------------------------------------------------------------------------------
 
   #accept(message: BrokerMessage, event: ServerSentEvent): void {
-    // Positions only grow: anything at or before `#last` was already given (or skipped).
-    if (message.epoch !== this.#epoch || message.seq <= this.#last) return
-    this.#last = message.seq
+    // Positions only grow: anything at or before `#position` was already given (or skipped).
+    if (message.epoch !== this.#epoch || message.seq <= this.#position) return
+    this.#position = message.seq
     if (this.#filter) {
       let pass: boolean
       try {
@@ -357,14 +357,14 @@ export class Subscription
   }
 
   #onTrimmed(epoch: string, head: number, trimmed: ReadonlyMap<string, number>): void {
-    if (epoch === this.#epoch && this.#trimmedSince(trimmed, this.#last)) {
+    if (epoch === this.#epoch && this.#trimmedSince(trimmed, this.#position)) {
       this.#reset('expired', epoch, head)
     }
   }
 
   #reset(reason: ResetReason, epoch: string, head: number): void {
     this.#epoch = epoch
-    this.#last = head
+    this.#position = head
     this.#host.stats.resets++
     this.#enqueue(
       new ServerSentEvent({

@@ -77,7 +77,7 @@ function logError(error: unknown): void {
  * use. It is defined with one shared getter: per-object getter closures (an object literal's
  * `get signal()`) measured ~0.35 KiB per stream, as V8 then keeps each context as a dictionary.
  */
-class Context<Req> implements StreamContext<Req> {
+class PumpContext<Req> implements StreamContext<Req> {
   declare readonly signal: AbortSignal
   declare readonly lastEventId: string | undefined
   declare readonly request: Req
@@ -91,14 +91,14 @@ class Context<Req> implements StreamContext<Req> {
     this.request = request
   }
 
-  static signalOf(ctx: Context<unknown>): AbortSignal {
+  static signalOf(ctx: PumpContext<unknown>): AbortSignal {
     return ctx.#pump.contextSignal()
   }
 }
 
 const SIGNAL: PropertyDescriptor = {
-  get(this: Context<unknown>) {
-    return Context.signalOf(this)
+  get(this: PumpContext<unknown>) {
+    return PumpContext.signalOf(this)
   },
   enumerable: true,
   configurable: true,
@@ -156,7 +156,7 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
   readonly #request: Req
   readonly #lastEventId: string | undefined
   /** Made on first use (a content function, a `dataSender`, the transport). */
-  #ctx: Context<Req> | undefined
+  #ctx: PumpContext<Req> | undefined
   // `ctx.signal`'s controller, made on first use of the signal; until then, the reason the
   // stream aborted, if it has. Measured (bench, heap snapshots): an AbortSignal is an
   // EventTarget with two Maps, ~0.5 KiB, the largest single cost of an idle stream whose
@@ -196,7 +196,7 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
 
   /** The context the source and `dataSender` see. */
   get context(): StreamContext<Req> {
-    this.#ctx ??= new Context(this, this.#lastEventId, this.#request)
+    this.#ctx ??= new PumpContext(this, this.#lastEventId, this.#request)
     return this.#ctx
   }
 
@@ -348,7 +348,7 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
         this.#flags |= Flag.Waiting
         return
       }
-      this.#take(result)
+      this.#onResult(result)
     }
   }
 
@@ -360,7 +360,7 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
   receive(result: IteratorResult<unknown>): void {
     this.#flags &= ~Flag.Waiting
     if (this.#state !== State.Running) return
-    this.#take(result)
+    this.#onResult(result)
     this.#pull()
   }
 
@@ -375,7 +375,7 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
   }
 
   /** Sends one result of the source, or ends the stream when the source is done. */
-  #take(result: IteratorResult<unknown>): void {
+  #onResult(result: IteratorResult<unknown>): void {
     if (result.done) {
       this.#flags |= Flag.SourceDone
       this.#finish(this.#flags & Flag.ShuttingDown ? 'shutdown' : 'done')
