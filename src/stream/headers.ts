@@ -73,26 +73,7 @@ export function buildHeaders(
     if (lower === 'cache-control') cacheControl = true
     out.push([name, value])
   }
-  if (user !== undefined) {
-    if (typeof (user as Headers).forEach === 'function' && !Array.isArray(user)) {
-      ;(user as Headers).forEach((value, name) => {
-        add(name, value)
-      })
-    } else if (Array.isArray(user)) {
-      for (const pair of user as ReadonlyArray<readonly [string, string]>) {
-        if (!Array.isArray(pair) || pair.length !== 2) {
-          invalidOption('headers', 'a list of [name, value] pairs', pair)
-        }
-        add(String(pair[0]), String(pair[1]))
-      }
-    } else {
-      for (const [name, value] of Object.entries(user)) {
-        if (value === undefined) continue
-        if (Array.isArray(value)) for (const item of value) add(name, String(item))
-        else add(name, String(value))
-      }
-    }
-  }
+  for (const [name, value] of headerPairs(user)) add(name, value)
   out.push(['Content-Type', 'text/event-stream; charset=utf-8'])
   if (!cacheControl) out.push(['Cache-Control', 'no-store, no-transform'])
   out.push(['X-Accel-Buffering', 'no'])
@@ -124,8 +105,11 @@ export function headerPairs(input: HeadersInput | undefined): Array<[string, str
   const out: Array<[string, string]> = []
   if (input === undefined || input === null) return out
   if (Array.isArray(input)) {
-    for (const [name, value] of input as ReadonlyArray<readonly [string, string]>) {
-      out.push([name, String(value)])
+    for (const pair of input as ReadonlyArray<readonly [string, string]>) {
+      if (!Array.isArray(pair) || pair.length !== 2) {
+        invalidOption('headers', 'a list of [name, value] pairs', pair)
+      }
+      out.push([String(pair[0]), String(pair[1])])
     }
   } else if (typeof (input as Headers).forEach === 'function') {
     ;(input as Headers).forEach((value, name) => {
