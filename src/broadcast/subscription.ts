@@ -15,12 +15,12 @@
 import { ServerSentEvent } from '../encoder/encode.ts'
 import { SseError } from '../errors.ts'
 import {
-  dropClient,
   isThenable,
   nextByHand,
   type Puller,
   pullInto,
   type Receiver,
+  takeClientDropper,
 } from '../stream/source.ts'
 import { Deque } from '../util/deque.ts'
 import { type BrokerMessage, type HistoryRead, READ_PAGE } from './broker.ts'
@@ -157,7 +157,7 @@ export class Subscription
   #wakeScheduled = false
   #error: { value: unknown } | undefined
   #iterating = false
-  /** Drops the client of the stream reading this subscription (see `dropClient`). */
+  /** Drops the client of the stream reading this subscription (its client dropper). */
   #drop: (() => void) | undefined
 
   /** @internal Use `Broadcaster.subscribe`. */
@@ -480,8 +480,8 @@ export class Subscription
     return Promise.resolve(DONE)
   }
 
-  /** Receives the stream's hook to drop a client that overflowed. @internal */
-  [dropClient](drop: () => void): void {
+  /** Receives the stream's client dropper, for a client that overflows. @internal */
+  [takeClientDropper](drop: () => void): void {
     this.#drop = drop
   }
 

@@ -106,17 +106,18 @@ export function checkContent(content: unknown): void {
 }
 
 /**
- * A source may define a method under this key to be handed a function that drops its client at
- * once: the stream ends with reason `timeout` and the connection is closed, even while the pump
- * waits on a socket the client stopped reading. For a source that learns its client has fallen
- * too far behind, such as a broadcast subscription with `overflow: 'disconnect'`. A registered
- * symbol, so two installed copies of Oven understand each other.
+ * The key of a source's method that is handed the stream's client dropper: a function that
+ * drops the client at once (`Pump.dropClient`: the stream ends with reason `timeout` and the
+ * connection is closed, even while the pump waits on a socket the client stopped reading). For a
+ * source that learns its client has fallen too far behind, such as a broadcast subscription
+ * with `overflow: 'disconnect'`. A registered symbol, so two installed copies of Oven understand
+ * each other.
  */
-export const dropClient: unique symbol = Symbol.for('oven-sse.dropClient') as never
+export const takeClientDropper: unique symbol = Symbol.for('oven-sse.takeClientDropper') as never
 
-/** A source that wants the {@link dropClient} hook. */
-export interface ClientDropping {
-  [dropClient](drop: () => void): void
+/** A source that wants its stream's client dropper; see {@link takeClientDropper}. */
+export interface ClientDropperTaker {
+  [takeClientDropper](drop: () => void): void
 }
 
 // Pullers are small classes rather than objects of two arrow functions: measured (bench, heap
@@ -202,8 +203,8 @@ export async function openContent<Req>(
     if (typeof source === 'function') throw invalidContent(source)
   }
   const puller = fromSource(source as ContentSource)
-  const hook = (source as Partial<ClientDropping>)[dropClient]
+  const take = (source as Partial<ClientDropperTaker>)[takeClientDropper]
   // The closure is made only for a source that asks for it, not for every stream.
-  if (typeof hook === 'function') hook.call(source, () => stream.dropClient())
+  if (typeof take === 'function') take.call(source, () => stream.dropClient())
   return puller
 }
