@@ -56,7 +56,7 @@ export async function openEventSourceResponse(
     pump.close('error')
     throw error
   }
-  if (!admitted) return new EventSourceResponse(stream as never)
+  if (!admitted) return new EventSourceResponse(stream)
   // Until the response exists, the request's signal is the only news of a client leaving.
   const requestSignal = request?.signal
   const onRequestAbort = () => pump.disconnect()
@@ -69,7 +69,7 @@ export async function openEventSourceResponse(
       // Shut down (or left) while the function ran: an empty stream that ends at once, and the
       // failure is reported unless it is the abort itself.
       pump.failOpen(error)
-      return new EventSourceResponse(stream as never)
+      return new EventSourceResponse(stream)
     }
     pump.close('error')
     throw error
@@ -77,5 +77,5 @@ export async function openEventSourceResponse(
     requestSignal?.removeEventListener('abort', onRequestAbort)
   }
   // Takes a slot of the limit, or answers 503 and stops the source it no longer needs.
-  return new EventSourceResponse(stream as never)
+  return new EventSourceResponse(stream)
 }

@@ -145,53 +145,30 @@ export class EventSourceResponse extends Response {
    * @param options - see {@link EventSourceResponseOptions}.
    * @throws {@link SseError} at once for invalid options or content.
    */
-  constructor(content: Content<Request | undefined>, options?: EventSourceResponseOptions) {
+  constructor(content: Content<Request | undefined>, options?: EventSourceResponseOptions)
+  /**
+   * The response of a stream `openEventSourceResponse` made and opened first.
+   *
+   * @internal
+   */
+  constructor(stream: PreparedStream)
+  constructor(
+    content: Content<Request | undefined> | PreparedStream,
+    options?: EventSourceResponseOptions,
+  ) {
     const stream =
       content instanceof PreparedStream ? content : PreparedStream.make(content, options)
-    const { pump, closed, options: resolved, request } = stream
-    const head = buildHeaders(resolved.headers, false)
-    if (pump.ended) {
-      // Prepared by `openEventSourceResponse`, and its client went away meanwhile.
-      super(null, { status: resolved.status, headers: head })
-      this.closed = closed
-      return
-    }
-    // A connection limit is checked here, as the response is built, because a Response's status
-    // is fixed by its constructor: past the limit this same class carries the 503, so every
-    // handler and adapter keeps one code path (`return new EventSourceResponse(...)`).
-    const limiter = resolved.limit
-    let release: ReleaseSlot | undefined
-    try {
-      release = limiter?.acquire(request)
-    } catch (error) {
-      // The limiter's key function failed: the handler throws, so the server's (or
-      // framework's) error handling answers, and the stream ends as an error.
-      pump.close('error')
-      throw error
-    }
-    if (limiter && !release) {
-      super(REJECTION_BODY, {
-        status: 503,
-        headers: rejectionHeaders(limiter.retryAfterHeader, head),
-      })
-      // Stops a source already opened (by `openEventSourceResponse`): nothing will read it.
-      pump.close('rejected')
-      this.closed = closed
-      return
-    }
-    if (release) closed.then(release, release)
-    const body = new ReadableStream<Uint8Array>(new WebSink(pump, request, closed), {
-      highWaterMark: 0,
-    })
-    super(body, { status: resolved.status, headers: head })
-    this.closed = closed
+    const { body, init } = stream.answer()
+    super(body, init)
+    this.closed = stream.closed
   }
 }
 
 /**
  * A web stream made before its `Response`: checked options, the pump and its `closed`
- * promise. {@link EventSourceResponse} makes one for itself; `openEventSourceResponse` makes
- * one first, opens its content, then hands it to the constructor in place of the content.
+ * promise. The one path of both entry points: {@link EventSourceResponse} makes one for itself;
+ * `openEventSourceResponse` makes one, opens its content, then passes it to the constructor's
+ * internal overload. Either way {@link PreparedStream.answer} decides what the response carries.
  *
  * @internal
  */
@@ -229,5 +206,41 @@ export class PreparedStream {
       lastEventId,
     })
     return new PreparedStream(pump, closed, resolved, request)
+  }
+
+  /**
+   * What the response carries: the stream's head and body; an empty body when the stream has
+   * ended already (its client left while `openEventSourceResponse` ran the content function);
+   * or, past the connection limit, the limiter's 503.
+   *
+   * A connection limit is checked here, as the response is made, because a `Response`'s status
+   * is fixed by its constructor: past the limit the same class carries the 503, so every handler
+   * and adapter keeps one code path (`return new EventSourceResponse(...)`).
+   *
+   * @throws what the limiter's key function threw; the stream has then ended with `error`, and
+   *   the server's (or framework's) error handling answers.
+   */
+  answer(): { body: ReadableStream<Uint8Array> | string | null; init: ResponseInit } {
+    const { pump, closed, options, request } = this
+    const headers = buildHeaders(options.headers, false)
+    const head = { status: options.status, headers }
+    if (pump.ended) return { body: null, init: head }
+    const limiter = options.limit
+    let release: ReleaseSlot | undefined
+    try {
+      release = limiter?.acquire(request)
+    } catch (error) {
+      pump.close('error')
+      throw error
+    }
+    if (limiter && !release) {
+      // Stops a source already opened (by `openEventSourceResponse`): nothing will read it.
+      pump.close('rejected')
+      const rejected = { status: 503, headers: rejectionHeaders(limiter.retryAfterHeader, headers) }
+      return { body: REJECTION_BODY, init: rejected }
+    }
+    if (release) closed.then(release, release)
+    const sink = new WebSink(pump, request, closed)
+    return { body: new ReadableStream<Uint8Array>(sink, { highWaterMark: 0 }), init: head }
   }
 }
