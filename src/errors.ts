@@ -108,3 +108,34 @@ export function invalidOption(name: string, expected: string, received: unknown)
     `Invalid option "${name}": expected ${expected}, received ${describe(received)}.`,
   )
 }
+
+/**
+ * Checks an options object: throws `ERR_SSE_INVALID_OPTION` unless `options` is an object whose
+ * names are all in `known`, so that a typo (`sendTimout`) is refused instead of doing nothing.
+ * Every options object Oven takes is checked here, against one table per class, so every such
+ * error reads the same.
+ *
+ * @param owner - what takes the options, as the caller knows it: `"Broadcaster"`, `"a stream"`.
+ * @param known - the option names `owner` understands.
+ * @internal
+ */
+export function checkOptionNames(
+  owner: string,
+  options: unknown,
+  known: readonly string[],
+): asserts options is object {
+  if (typeof options !== 'object' || options === null) {
+    throw new SseError(
+      'ERR_SSE_INVALID_OPTION',
+      `Invalid options for ${owner}: expected an object, received ${describe(options)}.`,
+    )
+  }
+  for (const name of Object.keys(options)) {
+    if (!known.includes(name)) {
+      throw new SseError(
+        'ERR_SSE_INVALID_OPTION',
+        `Unknown option "${name}" for ${owner}; the options are: ${known.join(', ')}.`,
+      )
+    }
+  }
+}

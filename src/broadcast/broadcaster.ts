@@ -5,7 +5,7 @@
  */
 
 import type { Serializer, ServerSentEvent } from '../encoder/encode.ts'
-import { describe, invalidOption, SseError } from '../errors.ts'
+import { checkOptionNames, describe, invalidOption, SseError } from '../errors.ts'
 import { scheduleAfterBurst } from '../stream/schedule.ts'
 import {
   type Broker,
@@ -117,7 +117,8 @@ interface Topic {
   listening: Promise<void>
 }
 
-const OPTION_KEYS = new Set([
+/** The options of {@link Broadcaster} and of {@link Broadcaster.subscribe}. */
+const OPTIONS = [
   'broker',
   'history',
   'queue',
@@ -126,8 +127,8 @@ const OPTION_KEYS = new Set([
   'overflow',
   'serialize',
   'onError',
-])
-const SUBSCRIBE_KEYS = new Set(['lastEventId', 'signal', 'filter', 'request'])
+]
+const SUBSCRIBE_OPTIONS = ['lastEventId', 'signal', 'filter', 'request']
 const MAX_TOPIC_LENGTH = 512
 
 function checkCount(name: string, value: unknown, fallback: number, min: number): number {
@@ -244,14 +245,7 @@ export class Broadcaster {
    * @throws {@link SseError} `ERR_SSE_INVALID_OPTION` for an unknown or invalid option.
    */
   constructor(options: BroadcasterOptions = {}) {
-    if (typeof options !== 'object' || options === null) {
-      invalidOption('options', 'an object', options)
-    }
-    for (const key of Object.keys(options)) {
-      if (!OPTION_KEYS.has(key)) {
-        invalidOption(key, `one of ${[...OPTION_KEYS].join(', ')} (unknown option)`, key)
-      }
-    }
+    checkOptionNames('Broadcaster', options, OPTIONS)
     this.#broker = options.broker === undefined ? new MemoryBroker() : checkBroker(options.broker)
     this.#history = checkCount('history', options.history, 1000, 0)
     this.#capacity = checkCount('queue', options.queue, 1000, 1)
@@ -334,14 +328,7 @@ export class Broadcaster {
       )
     }
     const unique = [...new Set(list.map((topic) => checkTopic(topic, 'subscribe()')))]
-    if (typeof options !== 'object' || options === null) {
-      invalidOption('options', 'an object', options)
-    }
-    for (const key of Object.keys(options)) {
-      if (!SUBSCRIBE_KEYS.has(key)) {
-        invalidOption(key, 'lastEventId, signal or filter (unknown subscribe option)', key)
-      }
-    }
+    checkOptionNames('subscribe()', options, SUBSCRIBE_OPTIONS)
     const { lastEventId, signal, filter } = options
     if (lastEventId !== undefined && typeof lastEventId !== 'string') {
       invalidOption('lastEventId', 'a string', lastEventId)

@@ -20,7 +20,7 @@
 
 import { createHash } from 'node:crypto'
 import { createClient } from 'redis'
-import { describe, invalidOption, SseError } from '../errors.ts'
+import { checkOptionNames, describe, invalidOption, SseError } from '../errors.ts'
 import { checkDelay } from '../util/delay.ts'
 import {
   type Broker,
@@ -131,6 +131,9 @@ const sha1 = (text: string) => createHash('sha1').update(text).digest('hex')
 const PUBLISH_SHA = sha1(PUBLISH_SCRIPT)
 const READ_SHA = sha1(READ_SCRIPT)
 
+/** The options of {@link RedisBroker}. */
+const OPTIONS = ['url', 'client', 'prefix', 'commandTimeout']
+
 function brokerError(message: string, cause?: unknown): SseError {
   const detail = cause instanceof Error ? `: ${cause.message}` : ''
   return new SseError('ERR_SSE_BROKER', `${message}${detail}`, { cause })
@@ -176,9 +179,7 @@ export class RedisBroker implements Broker {
    * @throws {@link SseError} `ERR_SSE_INVALID_OPTION` when neither `url` nor `client` is given.
    */
   constructor(options: RedisBrokerOptions) {
-    if (typeof options !== 'object' || options === null) {
-      invalidOption('options', 'an object with url or client', options)
-    }
+    checkOptionNames('RedisBroker', options, OPTIONS)
     const { url, client, prefix = 'oven', commandTimeout = 5000 } = options
     if (
       typeof prefix !== 'string' ||

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { describe, invalidOption, SseError } from '../errors.ts'
+import { checkOptionNames, describe, invalidOption, SseError } from '../errors.ts'
 import { allowsShortDurations, checkDelay } from '../util/delay.ts'
 
 /** Options of {@link ConnectionLimiter}. */
@@ -47,6 +47,9 @@ type KeyFunction<Req> = { key(request: Req): string | undefined }['key']
 
 /** Gives back a slot taken by {@link ConnectionLimiter.acquire}. Calling it again does nothing. */
 export type ReleaseSlot = () => void
+
+/** The options of {@link ConnectionLimiter}. */
+const OPTIONS = ['max', 'maxPerKey', 'key', 'retryAfter']
 
 function limit(name: string, value: unknown): number {
   if (value === undefined) return Number.POSITIVE_INFINITY
@@ -116,17 +119,7 @@ export class ConnectionLimiter<Req = unknown> {
    *   `key`.
    */
   constructor(options: ConnectionLimitOptions<Req> = {}) {
-    if (typeof options !== 'object' || options === null) {
-      invalidOption('limit', 'an object { max, maxPerKey, key, retryAfter }', options)
-    }
-    for (const name of Object.keys(options)) {
-      if (name !== 'max' && name !== 'maxPerKey' && name !== 'key' && name !== 'retryAfter') {
-        throw new SseError(
-          'ERR_SSE_INVALID_OPTION',
-          `Unknown ConnectionLimiter option "${name}"; the options are: max, maxPerKey, key, retryAfter.`,
-        )
-      }
-    }
+    checkOptionNames('ConnectionLimiter', options, OPTIONS)
     this.max = limit('max', options.max)
     this.maxPerKey = limit('maxPerKey', options.maxPerKey)
     const key = options.key

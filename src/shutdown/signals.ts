@@ -5,7 +5,7 @@
  * @module
  */
 
-import { invalidOption } from '../errors.ts'
+import { checkOptionNames, invalidOption } from '../errors.ts'
 import { ANY_WAIT, allowsShortDurations, checkDelay, type DurationRule } from '../util/delay.ts'
 import { defaultRegistry, type StreamRegistry } from './registry.ts'
 
@@ -139,7 +139,8 @@ export function installShutdownHandlers(
   return uninstall
 }
 
-const OPTION_KEYS = ['registry', 'grace', 'signals', 'forceAfter', 'exit', 'onDone']
+/** The options of {@link installShutdownHandlers}. */
+const OPTIONS = ['registry', 'grace', 'signals', 'forceAfter', 'exit', 'onDone']
 
 // Closing connections by force sooner than a second after the signal cuts ordinary requests
 // mid-flight, and `forceAfter: 10` is the seconds of `--timeout-graceful-shutdown 10`
@@ -147,14 +148,7 @@ const OPTION_KEYS = ['registry', 'grace', 'signals', 'forceAfter', 'exit', 'onDo
 const FORCE_AFTER: DurationRule = { min: 1000, zero: 'to wait for ever' }
 
 function checkOptions(options: ShutdownHandlerOptions): void {
-  if (typeof options !== 'object' || options === null) {
-    invalidOption('options', 'an object', options)
-  }
-  for (const key of Object.keys(options)) {
-    if (!OPTION_KEYS.includes(key)) {
-      invalidOption(key, `one of ${OPTION_KEYS.join(', ')} (unknown option)`, key)
-    }
-  }
+  checkOptionNames('installShutdownHandlers()', options, OPTIONS)
   const { registry, grace, signals, forceAfter, exit, onDone } = options
   if (
     registry !== undefined &&

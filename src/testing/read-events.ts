@@ -8,7 +8,7 @@
  */
 
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
-import { describe, invalidOption, SseError } from '../errors.ts'
+import { checkOptionNames, describe, invalidOption, SseError } from '../errors.ts'
 import { checkDelay } from '../util/delay.ts'
 
 /** One dispatched event, as a client sees it. */
@@ -37,6 +37,9 @@ export interface ReadOptions {
   /** Sent as `Last-Event-ID`, when reading from a URL. */
   lastEventId?: string | undefined
 }
+
+/** The options of the reading helpers ({@link ReadOptions}). */
+const OPTIONS = ['count', 'timeout', 'signal', 'headers', 'lastEventId']
 
 /** A `ERR_SSE_TIMEOUT` error from the reading helpers, with what had arrived. */
 export interface ReadTimeoutError<T> extends SseError {
@@ -74,6 +77,7 @@ export async function* iterateMessages(
   source: Response | string | URL,
   options: ReadOptions = {},
 ): AsyncGenerator<SseMessage, void, undefined> {
+  checkOptionNames('the reading helpers', options, OPTIONS)
   const timeout = checkDelay('timeout', options.timeout ?? 5000)
   const controller = new AbortController()
   const abort = () => controller.abort(options.signal?.reason)

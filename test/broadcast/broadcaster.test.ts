@@ -328,7 +328,9 @@ describe('lifecycle, presence and errors', () => {
     })
     await expect(hub.publish('', 'x')).rejects.toThrow(/non-empty string/)
     expect(() => hub.subscribe([])).toThrow(/non-empty array/)
-    expect(() => hub.subscribe('t', { lastEventid: 'x' } as never)).toThrow(/unknown/)
+    expect(() => hub.subscribe('t', { lastEventid: 'x' } as never)).toThrow(
+      /Unknown option "lastEventid" for subscribe\(\)/,
+    )
     expect(() => new Broadcaster({ overflow: 'block' as never })).toThrow(/overflow/)
     expect(() => new Broadcaster({ queue: 0 })).toThrow(/queue/)
     expect(() => new Broadcaster({ broker: {} as never })).toThrow(/broker/)

@@ -256,7 +256,7 @@ describe('ConnectionLimiter options', () => {
     [{ retryAfter: Number.NaN }, /"retryAfter"/],
     [{ retryAfter: 1e300 }, /"retryAfter": .* to 2147483647/],
     [{ retryAfter: 5 }, /"retryAfter": .*\(did you mean 5000 for 5 s\?\)/],
-    [{ maxPerkey: 1 }, /Unknown ConnectionLimiter option "maxPerkey"/],
+    [{ maxPerkey: 1 }, /Unknown option "maxPerkey" for ConnectionLimiter/],
   ])('%o is rejected', (options, message) => {
     let error: unknown
     try {
