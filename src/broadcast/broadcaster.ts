@@ -4,28 +4,14 @@
  * @module
  */
 
-import type { Serializer, ServerSentEvent } from '../encoder/encode.ts'
+import type { Serializer } from '../encoder/encode.ts'
 import { checkOptionNames, describe, invalidOption, SseError } from '../errors.ts'
-import { scheduleAfterBurst } from '../stream/schedule.ts'
-import {
-  type Broker,
-  type BrokerMessage,
-  type BrokerSink,
-  type HistoryRead,
-  READ_PAGE,
-} from './broker.ts'
-import { DecodedEvents } from './decoded-events.ts'
+import type { Broker } from './broker.ts'
 import { formatEventId } from './event-id.ts'
-import { LiveFeed } from './live-feed.ts'
+import { Fanout } from './fanout.ts'
 import { MemoryBroker } from './memory-broker.ts'
 import { type BroadcastItem, toPayload } from './payload.ts'
-import {
-  type BroadcastFilter,
-  type MutableStats,
-  type OverflowPolicy,
-  Subscription,
-  type SubscriptionHost,
-} from './subscription.ts'
+import { type BroadcastFilter, type OverflowPolicy, Subscription } from './subscription.ts'
 
 /** Options of {@link Broadcaster}. */
 export interface BroadcasterOptions {
@@ -110,11 +96,6 @@ export interface BroadcastStats {
   readonly subscribers: number
   /** Topics with at least one subscriber on this process. */
   readonly topics: number
-}
-
-interface Topic {
-  readonly subscriptions: Set<Subscription>
-  listening: Promise<void>
 }
 
 /** The options of {@link Broadcaster} and of {@link Broadcaster.subscribe}. */
@@ -211,33 +192,7 @@ export class Broadcaster {
   readonly #maxResume: number
   readonly #overflow: OverflowPolicy
   readonly #serialize: Serializer | undefined
-  readonly #onError: (error: unknown) => void
-  readonly #topics = new Map<string, Topic>()
-  readonly #subscriptions = new Set<Subscription>()
-  readonly #decoded = new DecodedEvents()
-  readonly #stats: MutableStats = {
-    published: 0,
-    delivered: 0,
-    dropped: 0,
-    disconnected: 0,
-    resets: 0,
-  }
-
-  // The process-wide live feed: messages of every listened topic, in seq order.
-  readonly #feed = new LiveFeed({
-    topics: () => [...this.#topics.keys()],
-    read: (topics, after) => this.#broker.read(topics, after, READ_PAGE),
-    deliver: (message) => this.#deliver(message),
-    epochChanged: (epoch) => {
-      for (const subscription of this.#subscriptions) subscription.epochChanged(epoch)
-    },
-    checkTrimmed: (read) => {
-      for (const subscription of this.#subscriptions) {
-        subscription.checkTrimmed(read.epoch, read.head, read.trimmed)
-      }
-    },
-    report: (error) => this.#report(error),
-  })
+  readonly #fanout: Fanout
   #closed = false
 
   /**
@@ -263,15 +218,10 @@ export class Broadcaster {
     if (options.onError !== undefined && typeof options.onError !== 'function') {
       invalidOption('onError', 'a function', options.onError)
     }
-    this.#onError =
+    const onError =
       options.onError ?? ((error) => console.error('[oven-sse] broadcaster error:', error))
-    const feed = this.#feed
-    const sink: BrokerSink = {
-      message: (message) => feed.message(message),
-      interrupted: () => feed.interrupted(),
-      resync: () => feed.resync(),
-    }
-    this.#broker.attach(sink)
+    this.#fanout = new Fanout(this.#broker, onError)
+    this.#broker.attach(this.#fanout.feed)
   }
 
   /**
@@ -287,13 +237,34 @@ export class Broadcaster {
    *   event was then not published.
    */
   async publish(topic: string, item: BroadcastItem): Promise<string> {
+    // The life of one published event, hop by hop (each name is a method to jump to):
+    //
+    //  1. `toPayload` (payload.ts) checks the item and serializes it once: the payload.
+    //  2. `Broker.publish` stores it in the topic's history under the next seq and sends it
+    //     live: `MemoryBroker` at once; `RedisBroker` through a script (XADD + PUBLISH), and
+    //     every process's listener connection gets it in `#onMessage`.
+    //  3. The broker calls its sink, `LiveFeed.message` (live-feed.ts), which queues it and
+    //     delivers in seq order, holding messages while interrupted or catching up.
+    //  4. `Fanout.deliver` (fanout.ts) decodes it once per process into a `ServerSentEvent`
+    //     (`DecodedEvents`, whose text is encoded once) and calls `Subscription.offer` for
+    //     each subscriber of the topic.
+    //  5. `Subscription.offer` applies the filter and the bounded queue (overflow policy), and
+    //     asks `Fanout.scheduleWake` to wake it.
+    //     Batching point 1: subscriptions are woken once per burst (`scheduleAfterBurst`), so
+    //     events published together reach each stream together.
+    //  6. `Subscription.wake` hands the first event to the waiting stream, `Pump.receive`
+    //     (stream/pump.ts), which takes the rest of the queue synchronously through `pullInto`.
+    //  7. `Pump.#emit` appends the event's text to the pending batch (`#push`).
+    //     Batching point 2: the batch is written at the end of the burst, or at 16 KiB.
+    //  8. `Pump.#flush` hands it to the transport's `Sink.write`: `res.write` on Node
+    //     (transports/node.ts), a chunk enqueued on the body's stream on the web path.
     checkTopic(topic, 'publish()')
     const payload = toPayload(item, this.#serialize)
     if (this.#closed) {
       throw new SseError('ERR_SSE_BROKER', 'Broadcaster is closed; the event was not published.')
     }
     const position = await this.#broker.publish(topic, payload, this.#history)
-    this.#stats.published++
+    this.#fanout.stats.published++
     return formatEventId(position.epoch, position.seq)
   }
 
@@ -339,7 +310,7 @@ export class Broadcaster {
     if (this.#closed) {
       throw new SseError('ERR_SSE_BROKER', 'Broadcaster is closed; cannot subscribe.')
     }
-    const subscription = new Subscription(this.#host, {
+    const subscription = new Subscription(this.#fanout, {
       topics: unique,
       capacity: this.#capacity,
       maxResume: this.#maxResume,
@@ -357,17 +328,13 @@ export class Broadcaster {
    * @param topic - count only the subscribers of this topic.
    */
   subscribers(topic?: string): number {
-    if (topic === undefined) return this.#subscriptions.size
-    return this.#topics.get(topic)?.subscriptions.size ?? 0
+    return this.#fanout.subscriberCount(topic)
   }
 
   /** Counters for metrics; see {@link BroadcastStats}. */
   stats(): BroadcastStats {
-    return {
-      ...this.#stats,
-      subscribers: this.#subscriptions.size,
-      topics: this.#topics.size,
-    }
+    const fanout = this.#fanout
+    return { ...fanout.stats, subscribers: fanout.subscriberCount(), topics: fanout.topicCount }
   }
 
   /**
@@ -377,112 +344,7 @@ export class Broadcaster {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    this.#feed.close()
-    for (const subscription of [...this.#subscriptions]) subscription.close()
+    this.#fanout.close()
     await this.#broker.close()
-  }
-
-  // ---- what subscriptions use ---------------------------------------------------------------
-
-  readonly #host: SubscriptionHost = {
-    stats: this.#stats,
-    join: (subscription) => this.#join(subscription),
-    leave: (subscription) => this.#leave(subscription),
-    read: (topics, after, limit) => this.#read(topics, after, limit),
-    decode: (message) => this.#decoded.decode(message),
-    scheduleWake: (subscription) => {
-      this.#toWake.push(subscription)
-      // Woken once per burst: events published together reach each stream together.
-      if (this.#toWake.length === 1) scheduleAfterBurst(this.#wakeAll, undefined)
-    },
-    // After the delivery loop that overflowed them: a microtask runs once the loop is over.
-    afterDelivery: (drop) => {
-      this.#toDrop.push(drop)
-      if (this.#toDrop.length === 1) queueMicrotask(this.#dropAll)
-    },
-  }
-
-  #toWake: Subscription[] = []
-  #toDrop: Array<() => void> = []
-
-  readonly #dropAll = (): void => {
-    const drops = this.#toDrop
-    this.#toDrop = []
-    for (const drop of drops) drop()
-  }
-
-  readonly #wakeAll = (): void => {
-    const woken = this.#toWake
-    this.#toWake = []
-    for (const subscription of woken) subscription.wake()
-  }
-
-  #join(subscription: Subscription): Promise<void> {
-    this.#subscriptions.add(subscription)
-    const waits: Promise<void>[] = []
-    for (const name of subscription.topics) {
-      let topic = this.#topics.get(name)
-      if (!topic) {
-        topic = { subscriptions: new Set(), listening: this.#broker.listen(name) }
-        this.#topics.set(name, topic)
-        const created = topic
-        // A failed listen is retried by the next subscriber instead of being remembered.
-        created.listening.catch(() => {
-          if (this.#topics.get(name) === created) this.#topics.delete(name)
-        })
-      }
-      topic.subscriptions.add(subscription)
-      waits.push(topic.listening)
-    }
-    return Promise.all(waits).then(() => undefined)
-  }
-
-  #leave(subscription: Subscription): void {
-    if (!this.#subscriptions.delete(subscription)) return
-    for (const name of subscription.topics) {
-      const topic = this.#topics.get(name)
-      if (!topic) continue
-      topic.subscriptions.delete(subscription)
-      if (topic.subscriptions.size === 0) {
-        this.#topics.delete(name)
-        if (!this.#closed) {
-          this.#broker.unlisten(name).catch((error: unknown) => this.#report(error))
-        }
-      }
-    }
-  }
-
-  async #read(topics: readonly string[], after: number, limit: number): Promise<HistoryRead> {
-    // A subscription reads after a catch-up in progress has finished: the catch-up's snapshot
-    // may predate the subscription's topics, and the held live messages it then releases must
-    // not race the subscription's own read.
-    await this.#feed.whenCaughtUp()
-    const read = await this.#broker.read(topics, after, limit)
-    this.#feed.sawEpoch(read.epoch)
-    return read
-  }
-
-  // ---- delivery -----------------------------------------------------------------------------
-
-  /** A live message, in order (see `LiveFeed`): to every subscriber of its topic here. */
-  #deliver(message: BrokerMessage): void {
-    const topic = this.#topics.get(message.topic)
-    if (!topic || topic.subscriptions.size === 0) return
-    let event: ServerSentEvent
-    try {
-      event = this.#decoded.decode(message)
-    } catch (error) {
-      this.#report(error)
-      return
-    }
-    for (const subscription of topic.subscriptions) subscription.offer(message, event)
-  }
-
-  #report(error: unknown): void {
-    try {
-      this.#onError(error)
-    } catch (hookError) {
-      console.error('[oven-sse] broadcaster onError threw:', hookError, error)
-    }
   }
 }

@@ -33,7 +33,7 @@
 
 import { unref } from '../util/delay.ts'
 import { Deque } from '../util/deque.ts'
-import type { BrokerMessage, HistoryRead } from './broker.ts'
+import type { BrokerMessage, BrokerSink, HistoryRead } from './broker.ts'
 
 /** A state of the {@link LiveFeed}; see the module comment. */
 export type FeedState = 'live' | 'interrupted' | 'catching-up'
@@ -42,8 +42,8 @@ export type FeedState = 'live' | 'interrupted' | 'catching-up'
 export interface FeedHost {
   /** The topics listened to now: what a catch-up reads. */
   topics(): string[]
-  /** One page of the broker's history (see `Broker.read`). */
-  read(topics: readonly string[], after: number): Promise<HistoryRead>
+  /** One page of the broker's history (see `Broker.read`), for a catch-up. */
+  readCatchUp(topics: readonly string[], after: number): Promise<HistoryRead>
   /** Hands a message to the subscribers of its topic. */
   deliver(message: BrokerMessage): void
   /** The broker's history was replaced: tells every subscriber. */
@@ -58,8 +58,12 @@ export interface FeedHost {
 const MAX_HELD = 10_000
 const MAX_RETRY_DELAY = 5000
 
-/** The broadcaster's live feed; see the module comment. @internal */
-export class LiveFeed {
+/**
+ * The broadcaster's live feed; see the module comment. It is the broker's {@link BrokerSink}.
+ *
+ * @internal
+ */
+export class LiveFeed implements BrokerSink {
   readonly #host: FeedHost
   #state: FeedState = 'live'
   /** The history the positions below belong to. */
@@ -211,11 +215,11 @@ export class LiveFeed {
   /** Reads and delivers the history after the last delivered position, page by page. */
   async #readGap(): Promise<void> {
     const topics = this.#host.topics()
-    let read = await this.#host.read(topics, this.#position)
+    let read = await this.#host.readCatchUp(topics, this.#position)
     if (this.#closed) return
     if (this.#epoch !== undefined && read.epoch !== this.#epoch) {
       // A new history: all of it is new to this process.
-      if (this.#position !== 0) read = await this.#host.read(topics, 0)
+      if (this.#position !== 0) read = await this.#host.readCatchUp(topics, 0)
       if (this.#closed) return
       this.#epoch = read.epoch
       this.#position = 0
@@ -227,7 +231,7 @@ export class LiveFeed {
       for (const message of read.messages) this.#accept(message)
       if (read.through >= read.head) break
       if (read.through > this.#position) this.#position = read.through
-      read = await this.#host.read(topics, this.#position)
+      read = await this.#host.readCatchUp(topics, this.#position)
       if (this.#closed) return
       if (read.epoch !== this.#epoch) {
         this.#again = true

@@ -1,0 +1,187 @@
+/**
+ * The fan-out: a broadcaster's topics on this process, the subscriptions of each, and the
+ * delivery of every live message to the subscribers of its topic.
+ *
+ * It is the one object behind both callback interfaces of the broadcast machinery: the live
+ * feed's {@link FeedHost} (which topics to catch up on, deliver, history news) and every
+ * subscription's {@link SubscriptionHost} (join, leave, read, decode, wake, drop). The
+ * broadcaster itself keeps only what its callers see: options, checks, publish and subscribe.
+ *
+ * @internal
+ * @module
+ */
+
+import type { ServerSentEvent } from '../encoder/encode.ts'
+import { scheduleAfterBurst } from '../stream/schedule.ts'
+import { type Broker, type BrokerMessage, type HistoryRead, READ_PAGE } from './broker.ts'
+import { DecodedEvents } from './decoded-events.ts'
+import { type FeedHost, LiveFeed } from './live-feed.ts'
+import type { MutableStats, Subscription, SubscriptionHost } from './subscription.ts'
+
+interface Topic {
+  readonly subscriptions: Set<Subscription>
+  listening: Promise<void>
+}
+
+/** A broadcaster's topics and subscriptions on this process; see the module comment. */
+export class Fanout implements FeedHost, SubscriptionHost {
+  readonly stats: MutableStats = {
+    published: 0,
+    delivered: 0,
+    dropped: 0,
+    disconnected: 0,
+    resets: 0,
+  }
+  /** The process-wide live feed: messages of every listened topic, in seq order. */
+  readonly feed: LiveFeed
+  readonly #broker: Broker
+  readonly #onError: (error: unknown) => void
+  readonly #topics = new Map<string, Topic>()
+  readonly #subscriptions = new Set<Subscription>()
+  readonly #decoded = new DecodedEvents()
+  #toWake: Subscription[] = []
+  #toDrop: Array<() => void> = []
+  #closed = false
+
+  constructor(broker: Broker, onError: (error: unknown) => void) {
+    this.#broker = broker
+    this.#onError = onError
+    this.feed = new LiveFeed(this)
+  }
+
+  /** How many subscriptions this process has, on `topic` or in all. */
+  subscriberCount(topic?: string): number {
+    if (topic === undefined) return this.#subscriptions.size
+    return this.#topics.get(topic)?.subscriptions.size ?? 0
+  }
+
+  /** How many topics have a subscriber on this process. */
+  get topicCount(): number {
+    return this.#topics.size
+  }
+
+  /** Ends the feed and every subscription; topics are no longer unlistened one by one. */
+  close(): void {
+    this.#closed = true
+    this.feed.close()
+    for (const subscription of [...this.#subscriptions]) subscription.close()
+  }
+
+  // ---- the live feed's host ------------------------------------------------------------------
+
+  topics(): string[] {
+    return [...this.#topics.keys()]
+  }
+
+  readCatchUp(topics: readonly string[], after: number): Promise<HistoryRead> {
+    return this.#broker.read(topics, after, READ_PAGE)
+  }
+
+  /** A live message, in order (see `LiveFeed`): to every subscriber of its topic here. */
+  deliver(message: BrokerMessage): void {
+    const topic = this.#topics.get(message.topic)
+    if (!topic || topic.subscriptions.size === 0) return
+    let event: ServerSentEvent
+    try {
+      event = this.#decoded.decode(message)
+    } catch (error) {
+      this.report(error)
+      return
+    }
+    for (const subscription of topic.subscriptions) subscription.offer(message, event)
+  }
+
+  epochChanged(epoch: string): void {
+    for (const subscription of this.#subscriptions) subscription.epochChanged(epoch)
+  }
+
+  checkTrimmed(read: HistoryRead): void {
+    for (const subscription of this.#subscriptions) {
+      subscription.checkTrimmed(read.epoch, read.head, read.trimmed)
+    }
+  }
+
+  report(error: unknown): void {
+    try {
+      this.#onError(error)
+    } catch (hookError) {
+      console.error('[oven-sse] broadcaster onError threw:', hookError, error)
+    }
+  }
+
+  // ---- every subscription's host -------------------------------------------------------------
+
+  join(subscription: Subscription): Promise<void> {
+    this.#subscriptions.add(subscription)
+    const waits: Promise<void>[] = []
+    for (const name of subscription.topics) {
+      let topic = this.#topics.get(name)
+      if (!topic) {
+        topic = { subscriptions: new Set(), listening: this.#broker.listen(name) }
+        this.#topics.set(name, topic)
+        const created = topic
+        // A failed listen is retried by the next subscriber instead of being remembered.
+        created.listening.catch(() => {
+          if (this.#topics.get(name) === created) this.#topics.delete(name)
+        })
+      }
+      topic.subscriptions.add(subscription)
+      waits.push(topic.listening)
+    }
+    return Promise.all(waits).then(() => undefined)
+  }
+
+  leave(subscription: Subscription): void {
+    if (!this.#subscriptions.delete(subscription)) return
+    for (const name of subscription.topics) {
+      const topic = this.#topics.get(name)
+      if (!topic) continue
+      topic.subscriptions.delete(subscription)
+      if (topic.subscriptions.size === 0) {
+        this.#topics.delete(name)
+        if (!this.#closed) {
+          this.#broker.unlisten(name).catch((error: unknown) => this.report(error))
+        }
+      }
+    }
+  }
+
+  async read(topics: readonly string[], after: number, limit: number): Promise<HistoryRead> {
+    // A subscription reads after a catch-up in progress has finished: the catch-up's snapshot
+    // may predate the subscription's topics, and the held live messages it then releases must
+    // not race the subscription's own read.
+    await this.feed.whenCaughtUp()
+    const read = await this.#broker.read(topics, after, limit)
+    this.feed.sawEpoch(read.epoch)
+    return read
+  }
+
+  decode(message: BrokerMessage): ServerSentEvent {
+    return this.#decoded.decode(message)
+  }
+
+  /** Batching point: subscriptions woken in one burst are woken together, once each. */
+  scheduleWake(subscription: Subscription): void {
+    this.#toWake.push(subscription)
+    // Woken once per burst: events published together reach each stream together.
+    if (this.#toWake.length === 1) scheduleAfterBurst(this.#wakeAll, undefined)
+  }
+
+  /** After the delivery loop that overflowed them: a microtask runs once the loop is over. */
+  afterDelivery(drop: () => void): void {
+    this.#toDrop.push(drop)
+    if (this.#toDrop.length === 1) queueMicrotask(this.#dropAll)
+  }
+
+  readonly #wakeAll = (): void => {
+    const woken = this.#toWake
+    this.#toWake = []
+    for (const subscription of woken) subscription.wake()
+  }
+
+  readonly #dropAll = (): void => {
+    const drops = this.#toDrop
+    this.#toDrop = []
+    for (const drop of drops) drop()
+  }
+}
