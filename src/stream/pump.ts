@@ -217,8 +217,10 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
     this.#flags |= Flag.Opened
     // A stream belongs to the registry from the moment its content is opened, so `closeAll`
     // reaches a content function that is still running (awaiting a query with `ctx.signal`).
-    if (!this.#options.registry.add(this)) {
-      // The server is shutting down: the content is never run.
+    // One that has ended already (its client left before the transport was called) must not
+    // join: it would never leave, and `closeAll` would wait for it for ever.
+    if (this.#state === State.Closed || !this.#options.registry.add(this)) {
+      // Ended, or the server is shutting down: the content is never run.
       this.#finish('shutdown')
       const refused = Promise.reject(this.#abortReason())
       this.#source = refused
