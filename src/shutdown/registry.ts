@@ -39,9 +39,11 @@ export interface CloseAllOptions {
  * The open streams of one server (or of one test). Streams join the registry given in their
  * `registry` option, or {@link defaultRegistry}.
  *
- * After {@link StreamRegistry.closeAll} has begun, new streams end at once with reason
- * `shutdown` — the server is going away — until {@link StreamRegistry.reset} is called. The state
- * belongs to this registry alone: nothing is global or sticky across registries.
+ * While {@link StreamRegistry.closeAll} runs, new streams end at once with reason `shutdown`: the
+ * server is going away. Once it has settled, streams start normally again — the next test, a
+ * dev-server reload or a restart in place needs no reset. What keeps a late stream from holding
+ * a closing server open is the server itself: on Node, a stream on a server that is no longer
+ * listening (`server.close()` was called) is refused with reason `shutdown` too.
  *
  * @example
  * ```ts
@@ -54,7 +56,8 @@ export interface CloseAllOptions {
  */
 export class StreamRegistry {
   #streams = new Set<ShutdownTarget>()
-  #closing = false
+  /** One token per `closeAll` still running: new streams are refused while there is any. */
+  #closing = new Set<object>()
   // Streams report their end by leaving the registry, so they need not keep a promise each.
   #waiting: Closing[] = []
 
@@ -63,9 +66,9 @@ export class StreamRegistry {
     return this.#streams.size
   }
 
-  /** Whether {@link StreamRegistry.closeAll} has begun (and {@link StreamRegistry.reset} not yet been called). */
+  /** Whether a {@link StreamRegistry.closeAll} is running (begun, and not yet settled). */
   get closing(): boolean {
-    return this.#closing
+    return this.#closing.size > 0
   }
 
   /**
@@ -74,7 +77,7 @@ export class StreamRegistry {
    * @internal
    */
   add(stream: ShutdownTarget): boolean {
-    if (this.#closing) return false
+    if (this.#closing.size > 0) return false
     this.#streams.add(stream)
     return true
   }
@@ -99,13 +102,23 @@ export class StreamRegistry {
   /**
    * Ends every open stream cleanly: each source sees `ctx.signal` abort with reason `shutdown`,
    * may send farewell events during the grace period, and each client receives a proper end
-   * of the response. Streams that start from now on end at once.
+   * of the response. Streams that start while it runs end at once; once it has settled, new
+   * streams start normally.
    *
    * @returns the number of streams that were open; settles once all of them have ended.
    */
   async closeAll(options: CloseAllOptions = {}): Promise<number> {
     const grace = checkDelay('grace', options.grace ?? 0)
-    this.#closing = true
+    const token = {}
+    this.#closing.add(token)
+    try {
+      return await this.#endAll(grace)
+    } finally {
+      this.#closing.delete(token)
+    }
+  }
+
+  async #endAll(grace: number): Promise<number> {
     const streams = [...this.#streams]
     const waitingFor = new Set(streams)
     const ended = new Promise<void>((done) => {
@@ -120,11 +133,12 @@ export class StreamRegistry {
   }
 
   /**
-   * Lets new streams start again after {@link StreamRegistry.closeAll}; for tests and for
-   * servers that restart in the same process. Open streams are left as they are.
+   * Lets new streams start at once, even while a {@link StreamRegistry.closeAll} is still
+   * running. Kept for compatibility: new streams need no reset since `closeAll` stopped being
+   * sticky (once it has settled, streams start normally). Open streams are left as they are.
    */
   reset(): void {
-    this.#closing = false
+    this.#closing.clear()
   }
 }
 

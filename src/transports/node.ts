@@ -190,6 +190,8 @@ export function streamResponse<Req>(
   const sink = new NodeSink(res, pump)
   // The client may be gone already (its 'close' came before this call): never wait for it.
   if (res.destroyed || (res as Http2ServerResponse).stream?.destroyed) pump.disconnect()
+  // A server being closed waits for its open requests: a stream begun now would hold it open.
+  else if (serverClosed(req)) pump.close('shutdown')
   // The promise returned is the one the pump settles: no wrapper is kept for the stream's life.
   pump.open().then(
     () => sendHead(pump, sink, req, res, options),
@@ -205,6 +207,16 @@ export function streamResponse<Req>(
     },
   )
   return closed
+}
+
+/**
+ * Whether the request came in on a server that has stopped listening (`server.close()` was
+ * called). `socket.server` is the `node:http` / `node:http2` server that accepted the
+ * connection; a request without one (a test double) counts as open.
+ */
+function serverClosed(req: NodeRequest): boolean {
+  const server = (req.socket as { server?: { listening?: unknown } } | undefined)?.server
+  return server?.listening === false
 }
 
 /** How long a request whose stream failed before its head may wait for the caller's answer. */
