@@ -38,7 +38,9 @@ export async function waitFor<T>(
     }
     if (until(value)) return value
     if (Date.now() - start > timeout) {
-      throw new Error(`waitFor: "${what}" not met in ${timeout} ms; last value seen: ${show(value)}`)
+      throw new Error(
+        `waitFor: "${what}" not met in ${timeout} ms; last value seen: ${show(value)}`,
+      )
     }
     await new Promise((resolve) => setTimeout(resolve, interval))
   }
@@ -48,7 +50,7 @@ export async function waitFor<T>(
 function show(value: unknown): string {
   let text: string
   try {
-    text = typeof value === 'string' ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value))
+    text = JSON.stringify(value) ?? String(value)
   } catch {
     text = String(value)
   }
