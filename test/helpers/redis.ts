@@ -15,10 +15,19 @@ export interface RedisServer {
   readonly url: string
   /** Whether it is running. */
   readonly running: boolean
+  /** The process id while running. */
+  readonly pid: number | undefined
   /** Starts it again on the same port (empty: nothing was saved). */
   start(): Promise<void>
   /** Stops it (SIGKILL: like a crash, and quick); the port stays reserved for `start()`. */
   stop(): Promise<void>
+  /**
+   * Freezes it (SIGSTOP): its connections stay open and take commands, but nothing is answered
+   * (a hung server, or a network that drops packets without closing anything). `thaw()` ends it.
+   */
+  freeze(): void
+  /** Lets a frozen server run again (SIGCONT). */
+  thaw(): void
   /** Stops it for good and gives its port back: call in teardown. */
   close(): Promise<void>
 }
@@ -153,10 +162,19 @@ export async function startRedis(options: { persist?: boolean } = {}): Promise<R
     get running() {
       return child !== undefined
     },
+    get pid() {
+      return child?.pid
+    },
     async start() {
       if (!child) child = await launch(port, dir)
     },
     stop,
+    freeze() {
+      if (!child?.kill('SIGSTOP')) throw new Error('freeze: redis-server is not running')
+    },
+    thaw() {
+      if (!child?.kill('SIGCONT')) throw new Error('thaw: redis-server is not running')
+    },
     async close() {
       await stop()
       await release()
