@@ -32,19 +32,6 @@ export interface RedisServer {
   close(): Promise<void>
 }
 
-/** A free TCP port on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      const port = typeof address === 'object' && address ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
-}
-
 function launch(port: number, dir: string | undefined): Promise<ChildProcess> {
   // With a directory: an append-only file synced on every write, so a kill loses nothing.
   const persistence = dir
@@ -108,8 +95,12 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-/** Reserves a port for redis-server; returns it with the function that frees it. */
-async function reservePort(): Promise<{ port: number; release: () => Promise<void> }> {
+/**
+ * Reserves a port of the range above for this process (nothing listens on it, and no other test
+ * takes it, until `release()`); returns it with the function that frees it. Also the port to
+ * use for "a server that is not there".
+ */
+export async function reservePort(): Promise<{ port: number; release: () => Promise<void> }> {
   for (let attempt = 0; attempt < 200; attempt++) {
     const port = RESERVED_FROM + Math.floor(Math.random() * RESERVED_COUNT)
     const lock = join(tmpdir(), `oven-test-redis-${port}.lock`)
