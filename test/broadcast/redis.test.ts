@@ -26,10 +26,11 @@ function spawnInstance(redisUrl: string): Promise<Instance> {
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let output = ''
+    // Three tsx processes compiling at once on a busy two-core machine take seconds each.
     const timer = setTimeout(() => {
       child.kill('SIGKILL')
-      reject(new Error(`instance did not start in 15 s:\n${output}`))
-    }, 15_000)
+      reject(new Error(`instance did not start in 40 s:\n${output}`))
+    }, 40_000)
     child.once('exit', (code) => {
       clearTimeout(timer)
       reject(new Error(`instance exited with ${code}:\n${output}`))
@@ -145,7 +146,7 @@ beforeAll(async () => {
   for (const result of started) if (result.status === 'fulfilled') instances.push(result.value)
   const failed = started.find((result) => result.status === 'rejected')
   if (failed) throw failed.reason
-}, 30_000)
+}, 60_000)
 
 // What an instance reports is part of every test's result; the outage test takes its own.
 afterEach(async () => {
