@@ -108,8 +108,10 @@ function exited(stat: string): boolean {
   let text: string
   try {
     text = readFileSync(stat, 'utf8')
-  } catch {
-    return true
+  } catch (error) {
+    // Reaped already: gone.
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true
+    throw error
   }
   // The state follows the command name in parentheses: Z (zombie) or X (dead) once it exited.
   const state = text.slice(text.lastIndexOf(') ') + 2)[0]
