@@ -41,7 +41,7 @@ export interface RedisClientLike {
   readonly isReady: boolean
   connect(): Promise<unknown>
   duplicate(): RedisClientLike
-  sendCommand(args: string[], options?: { timeout?: number }): Promise<unknown>
+  sendCommand(args: string[], options?: { abortSignal?: AbortSignal }): Promise<unknown>
   subscribe(channel: string, listener: (message: string, channel: string) => void): Promise<void>
   unsubscribe(channel: string, listener: (message: string, channel: string) => void): Promise<void>
   // biome-ignore lint/suspicious/noExplicitAny: node-redis types event listeners with any[]
@@ -68,7 +68,9 @@ export interface RedisBrokerOptions {
    */
   prefix?: string | undefined
   /**
-   * A command that gets no answer in this many ms fails (publish rejects).
+   * A command that gets no answer in this many ms fails (publish rejects), counted from the
+   * moment it is sent, whether Redis is unreachable or connected but not answering. The first
+   * publish or read of a broker may also wait this long for the first connection.
    * @defaultValue `5000`
    */
   commandTimeout?: number | undefined
@@ -127,6 +129,9 @@ end
 return {epoch, head, trimmed, entries}
 `
 
+/** A command given up before it was written to Redis: it certainly did not run. */
+class Unsent extends Error {}
+
 const sha1 = (text: string) => createHash('sha1').update(text).digest('hex')
 const PUBLISH_SHA = sha1(PUBLISH_SCRIPT)
 const READ_SHA = sha1(READ_SCRIPT)
@@ -144,7 +149,10 @@ function brokerError(message: string, cause?: unknown): SseError {
  * published on any process reaches subscribers on every process, and a client that reconnects
  * to another process with `Last-Event-ID` resumes from the history kept in Redis Streams.
  *
- * - `publish` rejects with `ERR_SSE_BROKER` while Redis is unreachable: never a silent loss.
+ * - `publish` rejects with `ERR_SSE_BROKER` while Redis is unreachable: never a silent loss,
+ *   and never held for a reconnect. A publish issued in the instant its connection dies, before
+ *   node-redis has noticed, is refused as soon as it does ("not published"), not parked until
+ *   Redis is back. Whatever happens, a publish settles within `commandTimeout` of being sent.
  * - Subscribers stay connected through an outage; when Redis is back the broker re-listens and
  *   every process catches up from the history. If Redis lost its data meanwhile (no
  *   persistence), subscribers receive the reset event, then everything published since.
@@ -169,6 +177,8 @@ export class RedisBroker implements Broker {
   readonly #timeout: number
   readonly #connected: Promise<void>
   readonly #listened = new Set<string>()
+  /** Publishes not answered yet: given up (if still unwritten) when the connection is lost. */
+  readonly #publishing = new Set<AbortController>()
   #sink: BrokerSink | undefined
   #lastError: unknown
   #listenerReadyOnce = false
@@ -209,6 +219,7 @@ export class RedisBroker implements Broker {
     // node-redis emits 'error' for every failed (re)connection; without a listener the
     // process would crash. Keep the last one for the messages of rejected publishes.
     this.#client.on('error', this.#onError)
+    this.#client.on('error', this.#onClientError)
     this.#listener.on('error', this.#onError)
     this.#listener.on('ready', this.#onListenerReady)
     this.#listener.on('reconnecting', this.#onListenerLost)
@@ -242,8 +253,15 @@ export class RedisBroker implements Broker {
         PUBLISH_SHA,
         [this.#key('epoch'), this.#key('seq'), this.#key('trim'), this.#key(`h:${topic}`)],
         [newEpoch(), topic, String(history), payload, this.#channelPrefix + topic],
+        true,
       )
     } catch (cause) {
+      if (cause instanceof Unsent) {
+        throw brokerError(
+          'Redis is unreachable; the event was not published',
+          this.#lastError ?? new Error('not connected'),
+        )
+      }
       throw brokerError('Redis publish failed; the event may not have been published', cause)
     }
     const [epoch, seq] = reply as [string, number]
@@ -276,6 +294,7 @@ export class RedisBroker implements Broker {
           ...topics.map((topic) => this.#key(`h:${topic}`)),
         ],
         [newEpoch(), String(after), String(perTopic), ...topics],
+        false,
       )
     } catch (cause) {
       throw brokerError('Redis history read failed', cause)
@@ -315,6 +334,7 @@ export class RedisBroker implements Broker {
       this.#ownsClient ? closeClient(this.#client) : Promise.resolve(),
     ])
     this.#client.off('error', this.#onError)
+    this.#client.off('error', this.#onClientError)
     this.#listener.off('error', this.#onError)
   }
 
@@ -334,15 +354,66 @@ export class RedisBroker implements Broker {
     }
   }
 
-  async #eval(script: string, sha: string, keys: string[], args: string[]): Promise<unknown> {
+  /** Runs a script; `refuseOffline` as in {@link RedisBroker.#send}. */
+  async #eval(
+    script: string,
+    sha: string,
+    keys: string[],
+    args: string[],
+    refuseOffline: boolean,
+  ): Promise<unknown> {
     const tail = [String(keys.length), ...keys, ...args]
-    const options = { timeout: this.#timeout }
     try {
-      return await this.#client.sendCommand(['EVALSHA', sha, ...tail], options)
+      return await this.#send(['EVALSHA', sha, ...tail], refuseOffline)
     } catch (error) {
       // Scripts are cached by Redis until it restarts: load it again on first use after.
       if (!String((error as Error)?.message).startsWith('NOSCRIPT')) throw error
-      return await this.#client.sendCommand(['EVAL', script, ...tail], options)
+      return await this.#send(['EVAL', script, ...tail], refuseOffline)
+    }
+  }
+
+  /**
+   * Sends one command on the client connection; it settles within `commandTimeout`.
+   *
+   * The deadline is ours: node-redis's own `timeout` stops counting once a command is written,
+   * so a Redis that takes the bytes and never answers (frozen, or a network that drops
+   * packets) would hold the caller for good.
+   *
+   * With `refuseOffline` (publishes) a command never waits in node-redis's offline queue for a
+   * reconnect: it is refused while the connection is not ready, and one sent in the instant
+   * before node-redis noticed its connection die (queued, not yet written) is given up the
+   * moment it does. Both throw {@link Unsent}: the command certainly did not run. Without it
+   * (history reads), a command waits for the reconnect, up to the deadline: a catch-up read
+   * issued as the listening connection comes back must not fail just because this one is a
+   * moment behind.
+   */
+  async #send(args: string[], refuseOffline: boolean): Promise<unknown> {
+    if (refuseOffline && !this.#client.isReady) throw new Unsent('not connected')
+    const controller = new AbortController()
+    if (refuseOffline) this.#publishing.add(controller)
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        // Still unwritten: node-redis drops it and rejects it (as unsent, below) first.
+        controller.abort()
+        reject(new Error(`no answer from Redis in ${this.#timeout} ms`))
+      }, this.#timeout)
+    })
+    try {
+      return await Promise.race([
+        this.#client.sendCommand(args, { abortSignal: controller.signal }),
+        deadline,
+      ])
+    } catch (error) {
+      // node-redis honours the abort only while the command is unwritten, and then rejects
+      // with its AbortError (a class of that name; its `name` is plain 'Error').
+      if (controller.signal.aborted && isAbortError(error)) {
+        throw new Unsent('given up before it was written', { cause: error })
+      }
+      throw error
+    } finally {
+      clearTimeout(timer)
+      this.#publishing.delete(controller)
     }
   }
 
@@ -385,6 +456,22 @@ export class RedisBroker implements Broker {
   readonly #onError = (error: unknown): void => {
     this.#lastError = error
   }
+
+  // node-redis reports a lost connection ('error', no longer ready) before it flushes its
+  // queues, and then keeps the commands not yet written for the reconnect. A publish among them
+  // was sent while the connection looked healthy; refuse it now rather than let it run up to
+  // `commandTimeout` later (the written ones are rejected by node-redis itself).
+  readonly #onClientError = (): void => {
+    if (this.#client.isReady) return
+    for (const controller of this.#publishing) controller.abort()
+  }
+}
+
+function isAbortError(error: unknown): boolean {
+  return (
+    error instanceof Error &&
+    (error.name === 'AbortError' || error.constructor.name === 'AbortError')
+  )
 }
 
 async function closeClient(client: RedisClientLike): Promise<void> {

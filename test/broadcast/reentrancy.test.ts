@@ -9,13 +9,15 @@
 import { afterEach, expect, test } from 'vitest'
 import { Broadcaster, EventSourceResponse, type Subscription } from '../../src/index.ts'
 import { readEvents } from '../../src/testing.ts'
-import { closeAllServers, waitFor } from '../helpers/servers.ts'
-import { hubServer } from './hub-server.ts'
+import { closeAllServers } from '../helpers/servers.ts'
+import { waitFor } from '../helpers/wait.ts'
+import { hubServer, takeHubServerErrors } from './hub-server.ts'
 
 const hubs: Broadcaster[] = []
 afterEach(async () => {
   await Promise.all(hubs.splice(0).map((hub) => hub.close()))
   await closeAllServers()
+  expect(takeHubServerErrors()).toEqual([])
 })
 
 /** A stream of `subscription` whose client reads the first chunk, then never again. */
@@ -43,8 +45,7 @@ test("a dropped subscriber's onClose that publishes: the others still get every 
   await server.live(2)
   for (let i = 0; i < TOTAL; i++) await hub.publish('room', `event ${i}`)
   const received = await Promise.all(readers)
-  await waitFor(() => presencePublished !== undefined, 2000, "the dropped stream's onClose")
-  const presenceId = await presencePublished!
+  const presenceId = await await waitFor("the dropped stream's onClose", () => presencePublished)
   for (const events of received) {
     // Positions (`<epoch>-<seq>`) strictly increase: in order, none twice.
     const seqs = events.map((event) => Number(String(event.id).split('-')[1]))

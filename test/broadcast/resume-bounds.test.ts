@@ -18,12 +18,13 @@ import { RedisBroker } from '../../src/redis.ts'
 import { readEvents } from '../../src/testing.ts'
 import { startRedis } from '../helpers/redis.ts'
 import { closeAllServers } from '../helpers/servers.ts'
-import { hubServer } from './hub-server.ts'
+import { hubServer, takeHubServerErrors } from './hub-server.ts'
 
 const cleanup: Array<() => Promise<unknown>> = []
 afterEach(async () => {
   for (const step of cleanup.splice(0).reverse()) await step()
   await closeAllServers()
+  expect(takeHubServerErrors()).toEqual([])
 })
 
 /** A broker that records every history read: its limit and how many messages it returned. */
@@ -95,12 +96,13 @@ test('a client that missed more than maxResume events is told to reset, after bo
 })
 
 test('Redis: a resume across pages of several topics is exact', async () => {
+  const errors: unknown[] = []
   const redis = await startRedis()
   cleanup.push(() => redis.close())
   const hub = new Broadcaster({
     broker: new RedisBroker({ url: redis.url }),
     history: 3000,
-    onError: () => {},
+    onError: (error) => errors.push(error),
   })
   cleanup.push(() => hub.close())
   const server = await hubServer(hub)
@@ -119,4 +121,5 @@ test('Redis: a resume across pages of several topics is exact', async () => {
     Array.from({ length: 2490 }, (_, i) => `e${i + 10}`),
   )
   expect(events.map((event) => event.id)).toEqual(ids.slice(10))
+  expect(errors).toEqual([])
 })

@@ -8,13 +8,15 @@ import {
 } from '../../src/index.ts'
 import { sendEventStream } from '../../src/node.ts'
 import { iterateEvents, readEvents, type SseEvent } from '../../src/testing.ts'
-import { closeAllServers, nodeServer, waitFor } from '../helpers/servers.ts'
-import { hubServer } from './hub-server.ts'
+import { closeAllServers, nodeServer } from '../helpers/servers.ts'
+import { waitFor } from '../helpers/wait.ts'
+import { hubServer, takeHubServerErrors } from './hub-server.ts'
 
 const hubs: Broadcaster[] = []
 afterEach(async () => {
   await Promise.all(hubs.splice(0).map((hub) => hub.close()))
   await closeAllServers()
+  expect(takeHubServerErrors()).toEqual([])
 })
 
 const QUEUE = 16
@@ -31,15 +33,20 @@ async function stalledClient(subscription: Subscription) {
   const decoder = new TextDecoder()
   let text = decoder.decode((await reader.read()).value, { stream: true })
   return {
-    /** Reads until the stream ends (or `marker` arrives); returns the text. */
-    async drain(marker?: string): Promise<string> {
+    /**
+     * Reads until the stream ends (or `marker` arrives); returns the text. A stream dropped on
+     * overflow ends with the drop's error, which is expected only with `dropped`.
+     */
+    async drain(marker?: string, { dropped = false } = {}): Promise<string> {
       for (let reads = 0; reads < 10_000; reads++) {
         if (marker !== undefined && text.includes(marker)) break
         let result: ReadableStreamReadResult<Uint8Array>
         try {
           result = await reader.read()
-        } catch {
-          // The stream was dropped (an overflow with 'disconnect'): what arrived is all there is.
+        } catch (error) {
+          // Dropped ('disconnect' overflow): what arrived is all there is.
+          if (!dropped) throw error
+          expect(String(error)).toMatch(/dropped without a clean end/)
           return text + decoder.decode()
         }
         if (result.done) return text + decoder.decode()
@@ -124,7 +131,7 @@ test("'disconnect': a stalled subscriber is cut off, its queue freed, and it res
   expect(hub.stats()).toMatchObject({ disconnected: 1, dropped: 0 })
   expect(hub.subscribers('feed')).toBe(1)
   // The slow client reads what reached it, finds the stream dropped, and resumes from its last id.
-  const before = parse(await slow.drain())
+  const before = parse(await slow.drain(undefined, { dropped: true }))
   const lastId = before.at(-1)?.id ?? firstId
   const resumed: SseEvent[] = []
   for await (const event of iterateEvents(server.stream('feed'), { lastEventId: lastId })) {
@@ -143,6 +150,7 @@ test("'disconnect' over a real socket: a client that stops reading is cut off at
   hubs.push(hub)
   const subscriptions: Subscription[] = []
   const reasons: CloseReason[] = []
+  const errors: unknown[] = []
   const server = await nodeServer((req, res) => {
     void sendEventStream(
       req,
@@ -153,7 +161,7 @@ test("'disconnect' over a real socket: a client that stops reading is cut off at
         return subscription
       },
       // No sendTimeout: the overflow alone must drop the stalled client, at once.
-      { onError: () => {}, onClose: (reason: CloseReason) => reasons.push(reason) },
+      { onError: (error) => errors.push(error), onClose: (reason) => reasons.push(reason) },
     )
   })
   // A client that reads nothing: its socket buffers fill, then the server's writes block.
@@ -172,7 +180,7 @@ test("'disconnect' over a real socket: a client that stops reading is cut off at
     request.on('error', () => resolve())
   })
   let stalled: IncomingMessage | undefined
-  await waitFor(() => subscriptions.length === 1)
+  await waitFor('the request subscribed', () => subscriptions.length, { until: (n) => n === 1 })
   await subscriptions[0]!.ready
   // The resume point if nothing reaches the client before it is dropped (a paused response can
   // be torn down with its buffered data): an event published before any numbered one.
@@ -188,8 +196,9 @@ test("'disconnect' over a real socket: a client that stops reading is cut off at
   expect(subscriptions[0]!.size).toBe(0)
   expect(hub.subscribers('feed')).toBe(0)
   // The stream ended with the overflow, though its socket is still stalled.
-  await waitFor(() => reasons.length === 1, 2000, 'stream dropped on overflow')
+  await waitFor('stream dropped on overflow', () => reasons.length, { until: (n) => n === 1 })
   expect(reasons).toEqual(['timeout'])
+  expect(errors).toEqual([])
   // Some more events while it is away.
   for (let i = 0; i < 20; i++) await hub.publish('feed', `${sent++} ${big}`)
   // The client reads again: what reached it, then the end of the dropped connection.

@@ -4,22 +4,29 @@
  * so that subscriber read another topic's history and never received its own live events.
  */
 
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
 import { Broadcaster, type Broker, MemoryBroker } from '../../src/index.ts'
 import { RedisBroker } from '../../src/redis.ts'
 import { readEvents } from '../../src/testing.ts'
 import { type RedisServer, startRedis } from '../helpers/redis.ts'
 import { closeAllServers } from '../helpers/servers.ts'
-import { hubServer } from './hub-server.ts'
+import { hubServer, takeHubServerErrors } from './hub-server.ts'
 
 let redis: RedisServer
 beforeAll(async () => {
   redis = await startRedis()
 })
+afterEach(() => {
+  expect(takeHubServerErrors()).toEqual([])
+  expect(hubErrors.splice(0)).toEqual([])
+})
 afterAll(async () => {
   await closeAllServers()
   await redis.close()
 })
+
+/** What the hubs report: nothing, in these tests. */
+const hubErrors: unknown[] = []
 
 const brokers: Record<string, () => Broker> = {
   memory: () => new MemoryBroker(),
@@ -28,7 +35,10 @@ const brokers: Record<string, () => Broker> = {
 
 describe.each(Object.keys(brokers))('%s broker', (name) => {
   test('a topic with a lone surrogate is refused by publish and subscribe, naming the problem', async () => {
-    const hub = new Broadcaster({ broker: brokers[name]!(), onError: () => {} })
+    const hub = new Broadcaster({
+      broker: brokers[name]!(),
+      onError: (error) => hubErrors.push(error),
+    })
     try {
       for (const topic of ['user:alice\uD800', '\uDC00', 'a\uD800b']) {
         await expect(hub.publish(topic, 'x')).rejects.toMatchObject({
@@ -45,7 +55,10 @@ describe.each(Object.keys(brokers))('%s broker', (name) => {
   })
 
   test('well-formed names that differ only where a surrogate was stay apart', async () => {
-    const hub = new Broadcaster({ broker: brokers[name]!(), onError: () => {} })
+    const hub = new Broadcaster({
+      broker: brokers[name]!(),
+      onError: (error) => hubErrors.push(error),
+    })
     const server = await hubServer(hub)
     try {
       // A pair (one emoji) next to the replacement character: two topics, two feeds.

@@ -15,25 +15,21 @@ export interface RedisServer {
   readonly url: string
   /** Whether it is running. */
   readonly running: boolean
+  /** The process id while running. */
+  readonly pid: number | undefined
   /** Starts it again on the same port (empty: nothing was saved). */
   start(): Promise<void>
   /** Stops it (SIGKILL: like a crash, and quick); the port stays reserved for `start()`. */
   stop(): Promise<void>
+  /**
+   * Freezes it (SIGSTOP): its connections stay open and take commands, but nothing is answered
+   * (a hung server, or a network that drops packets without closing anything). `thaw()` ends it.
+   */
+  freeze(): void
+  /** Lets a frozen server run again (SIGCONT). */
+  thaw(): void
   /** Stops it for good and gives its port back: call in teardown. */
   close(): Promise<void>
-}
-
-/** A free TCP port on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      const port = typeof address === 'object' && address ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
 }
 
 function launch(port: number, dir: string | undefined): Promise<ChildProcess> {
@@ -99,8 +95,12 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-/** Reserves a port for redis-server; returns it with the function that frees it. */
-async function reservePort(): Promise<{ port: number; release: () => Promise<void> }> {
+/**
+ * Reserves a port of the range above for this process (nothing listens on it, and no other test
+ * takes it, until `release()`); returns it with the function that frees it. Also the port to
+ * use for "a server that is not there".
+ */
+export async function reservePort(): Promise<{ port: number; release: () => Promise<void> }> {
   for (let attempt = 0; attempt < 200; attempt++) {
     const port = RESERVED_FROM + Math.floor(Math.random() * RESERVED_COUNT)
     const lock = join(tmpdir(), `oven-test-redis-${port}.lock`)
@@ -153,10 +153,19 @@ export async function startRedis(options: { persist?: boolean } = {}): Promise<R
     get running() {
       return child !== undefined
     },
+    get pid() {
+      return child?.pid
+    },
     async start() {
       if (!child) child = await launch(port, dir)
     },
     stop,
+    freeze() {
+      if (!child?.kill('SIGSTOP')) throw new Error('freeze: redis-server is not running')
+    },
+    thaw() {
+      if (!child?.kill('SIGCONT')) throw new Error('thaw: redis-server is not running')
+    },
     async close() {
       await stop()
       await release()
