@@ -43,6 +43,16 @@ export function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<voi
 }
 
 /**
+ * Resolves when `signal` aborts (at once if it already has): for a source that idles until its
+ * stream ends and then finishes normally. Unlike `sleepUnlessAborted(60_000, signal)` with a
+ * `.catch(() => {})`, it has no timer and no catch-all that could hide another error.
+ */
+export function untilAborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve()
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
+}
+
+/**
  * Opens a raw TCP connection, sends a GET, and never reads: a client that stopped reading.
  * Returns the socket (paused) so the test can destroy it.
  */
@@ -54,6 +64,8 @@ export function stalledClient(port: number, path = '/'): Promise<Socket> {
       resolve(socket)
     })
     socket.setNoDelay(true)
+    // After it connected, an error is the server dropping the stalled client: what tests of it
+    // expect, and assert on the server side.
     socket.on('error', () => {})
     socket.once('error', reject)
   })
