@@ -4,12 +4,26 @@ import { connect, type Socket } from 'node:net'
 import { expect } from 'vitest'
 import { iterateMessages, type SseMessage } from '../../src/testing.ts'
 
-/** Collects every message a stream sends during `ms` milliseconds, then disconnects. */
+/**
+ * Collects every message a stream sends in the `ms` milliseconds after its opening frame
+ * arrived, then disconnects. The window starts with the opening, not with the request, so a
+ * slow connection on a busy machine does not eat into it.
+ */
 export async function collectFor(url: string, ms: number): Promise<SseMessage[]> {
   const out: SseMessage[] = []
-  const signal = AbortSignal.timeout(ms)
-  for await (const message of iterateMessages(url, { signal, timeout: ms + 5000 })) {
-    out.push(message)
+  const controller = new AbortController()
+  let timer: ReturnType<typeof setTimeout> | undefined
+  try {
+    // The deadline covers the connection too: it is the longest the whole read may take.
+    for await (const message of iterateMessages(url, {
+      signal: controller.signal,
+      timeout: ms + 10_000,
+    })) {
+      out.push(message)
+      timer ??= setTimeout(() => controller.abort(), ms)
+    }
+  } finally {
+    clearTimeout(timer)
   }
   return out
 }
