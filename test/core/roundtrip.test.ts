@@ -66,10 +66,18 @@ function readWithEventSource(url: string, types: string[]) {
   return new Promise<Array<{ type: string; data: string; lastEventId: string }>>(
     (resolve, reject) => {
       const received: Array<{ type: string; data: string; lastEventId: string }> = []
+      // EventSource reconnects after an error instead of failing: keep what it said, for the
+      // timeout's message.
+      const errors: string[] = []
       const source = new EventSource(url)
+      source.addEventListener('error', (event) => errors.push(String(event.message ?? event.type)))
       const timer = setTimeout(() => {
         source.close()
-        reject(new Error(`EventSource: no end event within 10 s (${received.length} events)`))
+        reject(
+          new Error(
+            `EventSource: no end event within 10 s (${received.length} events; errors: ${JSON.stringify(errors)})`,
+          ),
+        )
       }, 10_000)
       const onEvent = (event: MessageEvent) => {
         received.push({ type: event.type, data: event.data, lastEventId: event.lastEventId })
