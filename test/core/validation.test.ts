@@ -148,6 +148,7 @@ describe('durations (item 6)', () => {
     expect(new ConnectionLimiter(shortDurations({ retryAfter: 1 })).retryAfterHeader).toBe('1')
 
     // An idle client of a 20 ms ping gets pings about every 20 ms, never a flood.
+    // biome-ignore lint/correctness/useYield: a source that sends nothing until the stream ends
     const idle = async function* ({ signal }: { signal: AbortSignal }) {
       await untilAborted(signal)
     }
@@ -232,6 +233,7 @@ describe('only strings, plain objects, ServerSentEvent and bytes are items (item
       () =>
         new EventSourceResponse([], { pingMessage: (async () => ({ comment: 'late' })) as never }),
     ).toThrow(/"pingMessage": .* received an async function/)
+    // biome-ignore lint/correctness/useYield: a source that sends nothing until the stream ends
     const idle = async function* ({ signal }: { signal: AbortSignal }) {
       await untilAborted(signal)
     }

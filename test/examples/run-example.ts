@@ -143,8 +143,9 @@ async function run(
         // The group may outlive its leader (a child that missed the signal): end all of it.
         try {
           process.kill(-child.pid, 'SIGKILL')
-        } catch {
-          // ESRCH: the whole group has already ended.
+        } catch (error) {
+          // ESRCH: the whole group has already ended. Anything else is a real failure.
+          if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error
         }
       }
       if (ended) return
