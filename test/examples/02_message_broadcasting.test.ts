@@ -1,10 +1,11 @@
 import { EventSource } from 'eventsource'
-import { afterEach, expect, test } from 'vitest'
+import { afterEach, expect, test, vi } from 'vitest'
 import { iterateEvents, type SseEvent } from '../../src/testing.ts'
 import { waitFor } from '../helpers/wait.ts'
-import { runExample, stopAllExamples } from './run-example.ts'
+import { EXAMPLE_TEST_TIMEOUT, runExample, stopAllExamples } from './run-example.ts'
 
 afterEach(stopAllExamples)
+vi.setConfig({ testTimeout: EXAMPLE_TEST_TIMEOUT })
 
 async function post(url: string, body: unknown) {
   const response = await fetch(`${url}/send`, { method: 'POST', body: JSON.stringify(body) })

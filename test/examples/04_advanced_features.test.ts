@@ -1,10 +1,11 @@
 import { connect } from 'node:net'
-import { afterEach, expect, test } from 'vitest'
+import { afterEach, expect, test, vi } from 'vitest'
 import { iterateMessages, readEvents, type SseMessage } from '../../src/testing.ts'
 import { waitFor } from '../helpers/wait.ts'
-import { runExample, stopAllExamples } from './run-example.ts'
+import { EXAMPLE_TEST_TIMEOUT, runExample, stopAllExamples } from './run-example.ts'
 
 afterEach(stopAllExamples)
+vi.setConfig({ testTimeout: EXAMPLE_TEST_TIMEOUT })
 
 // Pings and the send timeout at their least outside tests (1 s; the example is user code, so it
 // does not use shortDurations()).

@@ -1,10 +1,11 @@
-import { afterEach, expect, test } from 'vitest'
+import { afterEach, expect, test, vi } from 'vitest'
 import { readEvents } from '../../src/testing.ts'
 import { follow } from '../helpers/streams.ts'
 import { waitFor } from '../helpers/wait.ts'
-import { runExample, stopAllExamples } from './run-example.ts'
+import { EXAMPLE_TEST_TIMEOUT, runExample, stopAllExamples } from './run-example.ts'
 
 afterEach(stopAllExamples)
+vi.setConfig({ testTimeout: EXAMPLE_TEST_TIMEOUT })
 
 test('client_disconnect: a disconnect is seen at once, cleaned up, and others go on', async () => {
   const example = await runExample('demonstrations/basic_patterns/client_disconnect.ts', {

@@ -1,10 +1,11 @@
-import { afterEach, expect, test } from 'vitest'
+import { afterEach, expect, test, vi } from 'vitest'
 import type { SseEvent } from '../../src/testing.ts'
 import { startRedis } from '../helpers/redis.ts'
 import { follow } from '../helpers/streams.ts'
-import { runExample, stopAllExamples } from './run-example.ts'
+import { EXAMPLE_TEST_TIMEOUT, runExample, stopAllExamples } from './run-example.ts'
 
 afterEach(stopAllExamples)
+vi.setConfig({ testTimeout: EXAMPLE_TEST_TIMEOUT })
 
 const env = { CLOCK_MS: '100', STATS_MS: '100', JOB_STEP_MS: '5' }
 

@@ -1,8 +1,9 @@
-import { afterEach, expect, test } from 'vitest'
+import { afterEach, expect, test, vi } from 'vitest'
 import { readEvents } from '../../src/testing.ts'
-import { runExample, stopAllExamples } from './run-example.ts'
+import { EXAMPLE_TEST_TIMEOUT, runExample, stopAllExamples } from './run-example.ts'
 
 afterEach(stopAllExamples)
+vi.setConfig({ testTimeout: EXAMPLE_TEST_TIMEOUT })
 
 test('load_simulations: N concurrent clients, live progress and a checked summary', async () => {
   const example = await runExample('demonstrations/production_scenarios/load_simulations.ts', {
