@@ -23,8 +23,9 @@ import {
 } from '../../src/index.ts'
 import { sendEventStream } from '../../src/node.ts'
 import { readEvents } from '../../src/testing.ts'
-import { closeAllServers, nodeServer, waitFor, webServer } from '../helpers/servers.ts'
+import { closeAllServers, nodeServer, webServer } from '../helpers/servers.ts'
 import { gate, sleepUnlessAborted } from '../helpers/streams.ts'
+import { waitFor } from '../helpers/wait.ts'
 
 const unhandled: unknown[] = []
 const onUnhandled = (error: unknown) => unhandled.push(error)
@@ -228,7 +229,7 @@ test('web path: closeAll reaches openEventSourceResponse while its content funct
   expect(answer.status).toBe(200)
   expect(await answer.text()).toBe('')
   expect(reasons).toEqual(['shutdown'])
-  await waitFor(() => registry.size === 0, 2000, 'the registry to empty')
+  await waitFor('the registry to empty', () => registry.size, { until: (size) => size === 0 })
 })
 
 test('Fastify: app.close() while a content function runs: the client gets an empty stream, not the close reason', async () => {
