@@ -6,14 +6,31 @@
  *   without persistence or a flush removes it, so a new epoch starts and clients holding old
  *   ids are told to reset instead of resuming at a meaningless position.
  * - `{oven}:seq` — the sequence shared by every topic (`INCR`).
- * - `{oven}:h:<topic>` — the topic's history: a Stream whose entry ids are `<seq>-0`, trimmed
- *   to the newest `history` entries.
+ * - `{oven}:h:<topic>` — the topic's history: a Stream whose entry ids are `<seq>-0` (fields
+ *   `p` payload, `e` expiry time), trimmed to the newest `history` entries and to those not
+ *   expired; the key itself expires (PEXPIRE) a second after its newest entry.
  * - `{oven}:trim` — a hash: per topic, the seq of the newest entry trimmed away, so a reader
  *   knows whether its position still has full coverage.
+ * - `{oven}:topics` — a sorted set: the topics with a time bound, scored by when their whole
+ *   history expires; `{oven}:last` — a hash: per such topic, its newest seq.
+ * - `{oven}:forgotten` — the watermark: the highest newest seq of any forgotten topic.
  * - channel `{oven}:t:<topic>` — live messages, `<epoch> <seq> <payload>`.
  *
  * Publishing is one Lua script (epoch, INCR, XADD with trim, PUBLISH): atomic, so any snapshot
  * of the history holds every message up to the head, and live delivery follows the same order.
+ *
+ * Expiry (the `ttl` of `Broker.publish`). Both scripts forget a topic whose whole history has
+ * expired (its score in `topics` is past): its stream, `trim` and `last` fields and set member
+ * go, and `forgotten` rises to its newest seq. The publish script also forgets up to 100 other
+ * expired topics, so the set, the hashes and the streams stay bounded by the topics published
+ * within the ttl. A topic not in `topics` (never published, or forgotten) reads as trimmed up
+ * to `forgotten`, and one published again starts trimmed there: a resume from before anything
+ * that expired is a reset, never a silent gap. Redis's own expiry of a stream key is only a
+ * backstop for topics no script touches again; it fires a second after the scripts would forget
+ * the topic, so a missing stream always belongs to a topic whose score is past, which the next
+ * script to look at it forgets (raising the watermark) before answering. Bookkeeping keys never
+ * expire: they are bounded by the eviction instead, and losing `forgotten` alone would turn
+ * resets into gaps.
  *
  * @module
  */
