@@ -1,6 +1,6 @@
 /**
  * Shutdown under load, stress tier: 5 000 open streams per transport, closeAll with and
- * without grace: every client sees a clean end within 2 s (plus the grace), server.close()
+ * without grace: every client sees a clean end within 2 s, server.close()
  * resolves, and a second server in the same process works afterwards.
  */
 
@@ -11,12 +11,15 @@ import { secondServerWorks, shutdownCheck } from '../reliability/shutdown-load.t
 afterEach(closeAllServers)
 
 for (const transport of ['node', 'web'] as const) {
-  for (const grace of [0, 1000]) {
+  // As in the fast tier, the grace never fires (so every source says goodbye, however slow the
+  // machine); what this tier adds is the time bound: every client sees its end within 2 s.
+  for (const grace of [0, 20_000]) {
     test(`${transport}: closeAll (grace ${grace} ms) ends 5 000 streams cleanly`, async () => {
       const figures = await shutdownCheck(transport, 5000, grace)
       console.info(JSON.stringify(figures))
-      expect(figures.lastClientEndMs).toBeLessThan(grace + 2000)
-      if (grace > 0) expect(figures.farewells).toBe(5000)
+      expect(figures.lastClientEndMs).toBeLessThan(2000)
+      expect(figures.farewells).toBe(grace > 0 ? 5000 : 0)
+      if (grace > 0) expect(figures.closeAllMs).toBeLessThan(grace)
       await secondServerWorks(transport)
     })
   }
