@@ -11,7 +11,7 @@ import { sendEventStream } from '../../src/node.ts'
 import { readEvents } from '../../src/testing.ts'
 import { nodeServer, type TestServer, webServer } from '../helpers/servers.ts'
 import { waitFor } from '../helpers/wait.ts'
-import { type OpenStream, openStream } from './support.ts'
+import { type OpenStream, openStream, unlessAborted } from './support.ts'
 
 export interface ShutdownFigures {
   transport: 'node' | 'web'
@@ -34,11 +34,8 @@ export interface ShutdownFigures {
 /** An endless source that says goodbye when the shutdown signal comes (within the grace). */
 async function* source({ signal }: { signal: AbortSignal }) {
   yield { event: 'hello', data: 'open' }
-  try {
-    await delay(600_000, undefined, { signal })
-  } catch {
-    // Aborted: shutdown (or the client left).
-  }
+  // Aborted: shutdown (or the client left).
+  await delay(600_000, undefined, { signal }).catch(unlessAborted(signal))
   if (signal.reason === 'shutdown') yield { event: 'bye', data: 'server restarting' }
 }
 

@@ -137,6 +137,14 @@ export function stuckTcpBytes(): number {
   )
 }
 
+/**
+ * A `.catch` for a delay cut short by `signal`: the abort is how the source learns it should
+ * stop, so it is let through; any other error is not.
+ */
+export const unlessAborted = (signal: AbortSignal) => (error: unknown) => {
+  if (!signal.aborted) throw error
+}
+
 /** Active handles and requests other than the ones every test process has. */
 export function openHandles(): string[] {
   return process
