@@ -53,7 +53,9 @@ test('2 000 idle streams all ping on one timer; ended streams leave the heap at 
   const streams: OpenStream[] = []
   for (let i = 0; i < CLIENTS; i += 100) {
     const batch = Array.from({ length: 100 }, (_, j) =>
-      openStream(`${server.url}/${(i + j) % 10 === 0 ? 'busy' : 'idle'}`),
+      // 30 s for a head, as for every wait here: the streams already open ping 10 times a
+      // second each, so on a shared machine a new one can wait well past the default 10 s.
+      openStream(`${server.url}/${(i + j) % 10 === 0 ? 'busy' : 'idle'}`, {}, 30_000),
     )
     streams.push(...(await Promise.all(batch)))
   }
