@@ -85,7 +85,7 @@ export async function shutdownCheck(
     const closeAllMs = performance.now() - t0
     expect(closed).toBe(streams)
     // The guard against a stream that does not end: measured 0.2–1.5 s for 1 000 streams on a
-    // loaded machine (up to 3.6 s for 5 000), so 30 s is ample and still fails well within the
+    // loaded machine (up to 5.2 s for 5 000), so 30 s is ample and still fails well within the
     // test's own timeout.
     await waitFor('every client saw a clean end', () => ends.length, {
       until: (n) => n === streams,

@@ -70,7 +70,8 @@ export async function fetchText(url: string, headers: Record<string, string> = {
 }
 
 // The shared helpers, under the names these suites use: a raw client that sends a GET and then
-// never reads (a frozen tab, a stuck proxy), a delay, and polling until a condition holds.
+// never reads (a frozen tab, a stuck proxy), and a delay. `until` (the old polling helper) stays
+// only while broker-faults.test.ts imports it; everything else polls with helpers/wait.ts.
 export { stalledClient as stuckClient } from '../helpers/streams.ts'
 export { oldWaitFor as until, sleep }
 

@@ -14,7 +14,7 @@ for (const transport of ['node', 'web'] as const) {
   // As in the fast tier, the grace never fires (so every source says goodbye, however slow the
   // machine); what this tier adds is a time bound: every client sees its end within 2 s, or
   // within the time opening the same streams took when the machine is slower than that (the
-  // runner may share it). Measured: 1.7–3.6 s to end, after 6.8–13.8 s to open, with the load
+  // runner may share it). Measured: 1.7–5.2 s to end, after 6.8–21 s to open, with the load
   // average at 12 on 2 cores; 0.2–0.5 s for 1 000 streams on a quieter machine.
   for (const grace of [0, 20_000]) {
     test(`${transport}: closeAll (grace ${grace} ms) ends 5 000 streams cleanly`, async () => {
