@@ -1,7 +1,7 @@
 /**
  * Global setup of the "heavy" test project (vitest.config.ts) and of the stress tier: their
- * suites hold 1 000 (stress: 5 000) streams open in one process, i.e. two sockets per stream
- * (both ends of each loopback connection) plus the server's and the runner's own. Checked before any of them runs, so a low descriptor
+ * suites hold up to 3 000 (stress: 5 000) streams open in one process, i.e. two sockets per
+ * stream (both ends of each loopback connection) plus the server's and the runner's own. Checked before any of them runs, so a low descriptor
  * limit fails once, saying what to do, instead of as EMFILE in the middle of a test.
  *
  * Node raises its soft limit to the hard limit as it starts (so `ulimit -Sn 1024` alone does
@@ -11,7 +11,7 @@
 import { execFileSync } from 'node:child_process'
 
 /** Descriptors each tier needs: two per stream, and room for the runner and other handles. */
-const NEEDED: Record<string, number> = { heavy: 4096, stress: 12_000 }
+const NEEDED: Record<string, number> = { heavy: 8192, stress: 12_000 }
 
 /** The descriptor limit this process's children get (`ulimit -n`); Infinity for unlimited. */
 function descriptorLimit(): number {
