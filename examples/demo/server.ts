@@ -269,8 +269,9 @@ let runningJob: { jobId: string; done: Promise<void> } | undefined
 async function runJob(jobId: string): Promise<void> {
   const stages = ['queued', 'fetching', 'processing', 'rendering', 'uploading']
   for (let percent = 0; percent <= 100; percent += 2) {
-    // Shutdown has begun: stop here, before the Broadcaster closes under the next publish.
-    if (defaultRegistry.closing) return
+    // Shutdown has begun (the streams are closing, or closed and the demo is stopping): stop
+    // here, before the Broadcaster closes under the next publish.
+    if (defaultRegistry.closing || stopped.signal.aborted) return
     const stage = percent === 100 ? 'done' : stages[Math.floor((percent / 100) * stages.length)]
     await hub.publish('job', { event: 'job', data: { jobId, percent, stage, instance } })
     if (percent < 100) await sleep(jobStep)
@@ -346,8 +347,8 @@ installShutdownHandlers(server, {
     }
     console.log('demo: server closed; stopping the job and the Broadcaster')
     try {
-      await runningJob?.done
       stopped.abort()
+      await runningJob?.done
       await hub.close()
       console.log('demo: stopped')
     } catch (failure) {
