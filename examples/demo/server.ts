@@ -269,12 +269,18 @@ async function postChat(req: IncomingMessage, res: ServerResponse): Promise<void
 }
 
 let runningJob: { jobId: string; done: Promise<void> } | undefined
+/**
+ * Aborted once the server has closed: a running job stops after its current step.
+ * `defaultRegistry.closing` holds only while `closeAll` runs, so a job sleeping through it
+ * would otherwise run on to the end and keep the process alive.
+ */
+const stopJob = new AbortController()
 
 async function runJob(jobId: string): Promise<void> {
   const stages = ['queued', 'fetching', 'processing', 'rendering', 'uploading']
   for (let percent = 0; percent <= 100; percent += 2) {
     // Shutdown has begun: stop here, before the Broadcaster closes under the next publish.
-    if (defaultRegistry.closing) return
+    if (defaultRegistry.closing || stopJob.signal.aborted) return
     const stage = percent === 100 ? 'done' : stages[Math.floor((percent / 100) * stages.length)]
     await hub.publish('job', { event: 'job', data: { jobId, percent, stage, instance } })
     if (percent < 100) await sleep(jobStep)
@@ -351,6 +357,7 @@ installShutdownHandlers(server, {
     }
     console.log('demo: server closed; stopping the job and the Broadcaster')
     try {
+      stopJob.abort()
       await runningJob?.done
       stopped.abort()
       await hub.close()
