@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process'
 import { get, type IncomingMessage } from 'node:http'
 import { fileURLToPath } from 'node:url'
 import { afterEach, expect, test } from 'vitest'
+import { utf8Length, utf8LengthOf } from '../../src/diagnostics/channels.ts'
 import {
   Broadcaster,
   type BrokerSink,
@@ -269,4 +270,12 @@ test('without process.getBuiltinModule (a runtime with no node: modules) the cor
     available: false,
     text: ': ok\r\n\r\ndata: a\r\n\r\ndata: b\r\n\r\n',
   })
+})
+
+test('write sizes: the native and the JavaScript UTF-8 lengths agree, lone surrogates included', () => {
+  const samples = ['', 'ascii', 'é', '€', '😀', 'a\uD800b', '\uDC00', 'x\uD83D', 'ü€😀'.repeat(100)]
+  for (const text of samples) {
+    const expected = new TextEncoder().encode(text).byteLength
+    expect([utf8Length(text), utf8LengthOf(text)]).toEqual([expected, expected])
+  }
 })
