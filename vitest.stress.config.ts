@@ -6,7 +6,11 @@ import { defineConfig } from 'vitest/config'
  */
 export default defineConfig({
   test: {
+    name: 'stress',
     include: ['test/stress/**/*.stress.ts'],
+    // 5 000 open streams in one process: fails at once, saying what to do, if the descriptor
+    // limit is too low for them.
+    globalSetup: ['test/reliability/descriptors.setup.ts'],
     pool: 'forks',
     maxWorkers: 1,
     fileParallelism: false,

@@ -30,7 +30,7 @@ export interface OperatorView {
   openStreams: number
   eventsSent: number
   bytesSent: number
-  /** Closed streams by reason (`done`, `disconnect`, `shutdown`, `timeout`, `error`, `rejected`). */
+  /** Closed streams by reason (`done`, `disconnect`, `timeout`, …: the `onClose` reasons). */
   closed: Record<string, number>
   /** Drops by reason (`send-timeout`, `overflow-disconnect`, `overflow-drop-oldest`). */
   drops: Record<string, number>

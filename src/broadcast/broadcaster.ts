@@ -7,6 +7,7 @@
 import { now, streamEvent } from '../diagnostics/channels.ts'
 import type { Serializer } from '../encoder/encode.ts'
 import { checkOptionNames, describe, invalidOption, SseError } from '../errors.ts'
+import { allowsShortDurations, checkDelay, type DurationRule } from '../util/delay.ts'
 import type { Broker } from './broker.ts'
 import { formatEventId, type Position } from './event-id.ts'
 import { Fanout } from './fanout.ts'
@@ -29,6 +30,16 @@ export interface BroadcasterOptions {
    * @defaultValue `1000`
    */
   history?: number | undefined
+  /**
+   * How long (ms) each event stays in its topic's history. An older event leaves it (a client
+   * resuming from before it receives the {@link RESET_EVENT} with reason `'expired'`), and a
+   * topic whose events have all expired is forgotten by the broker, so a topic per job or per
+   * generation costs nothing once it is a day old. `0` keeps events until `history` pushes them
+   * out, and keeps every topic ever published to for the life of the broker. A whole number of
+   * ms, at least 1000 (tests go lower with `shortDurations()` from `oven-sse/testing`).
+   * @defaultValue `86400000` (24 hours)
+   */
+  historyTtl?: number | undefined
   /**
    * How many events may wait for one slow subscriber before the `overflow` policy applies.
    * @defaultValue `1000`
@@ -103,6 +114,7 @@ export interface BroadcastStats {
 const OPTIONS = [
   'broker',
   'history',
+  'historyTtl',
   'queue',
   'maxResume',
   'maxTopics',
@@ -112,6 +124,12 @@ const OPTIONS = [
 ]
 const SUBSCRIBE_OPTIONS = ['lastEventId', 'signal', 'filter', 'request']
 const MAX_TOPIC_LENGTH = 512
+
+/** The default `historyTtl`: a day, long enough that no one resuming expects more. */
+const DEFAULT_HISTORY_TTL = 86_400_000
+
+// Least `historyTtl` outside tests: `historyTtl: 3600` is an hour written in seconds.
+const HISTORY_TTL: DurationRule = { min: 1000, zero: 'to keep events until history drops them' }
 
 function checkCount(name: string, value: unknown, fallback: number, min: number): number {
   if (value === undefined) return fallback
@@ -188,6 +206,7 @@ function checkBroker(broker: unknown): Broker {
 export class Broadcaster {
   readonly #broker: Broker
   readonly #history: number
+  readonly #historyTtl: number
   readonly #capacity: number
   readonly #maxTopics: number
   readonly #maxResume: number
@@ -204,6 +223,10 @@ export class Broadcaster {
     checkOptionNames('Broadcaster', options, OPTIONS)
     this.#broker = options.broker === undefined ? new MemoryBroker() : checkBroker(options.broker)
     this.#history = checkCount('history', options.history, 1000, 0)
+    this.#historyTtl =
+      options.historyTtl === undefined
+        ? DEFAULT_HISTORY_TTL
+        : checkDelay('historyTtl', options.historyTtl, HISTORY_TTL, allowsShortDurations(options))
     this.#capacity = checkCount('queue', options.queue, 1000, 1)
     this.#maxTopics = checkCount('maxTopics', options.maxTopics, 1000, 1)
     this.#maxResume = checkCount('maxResume', options.maxResume, 10_000, 0)
@@ -272,7 +295,7 @@ export class Broadcaster {
     if (publishedAt !== undefined) fanout.pending.add(payload, publishedAt)
     let position: Position
     try {
-      position = await this.#broker.publish(topic, payload, this.#history)
+      position = await this.#broker.publish(topic, payload, this.#history, this.#historyTtl)
     } catch (error) {
       if (publishedAt !== undefined) fanout.pending.forget(payload, publishedAt)
       throw error

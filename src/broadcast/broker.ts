@@ -15,6 +15,15 @@
  *   `resync()` would move the reader's position past the gap it has to read.)
  * - Once `listen(topic)` has resolved, every message published to the topic afterwards reaches
  *   the sink (or a `resync()` follows), so "listen, then read the history" leaves no gap.
+ * - History is bounded by count (`history`) and, when `publish` is given a `ttl`, by age: a
+ *   message older than `ttl` ms may leave the history, and a topic whose whole history has
+ *   expired is forgotten (nothing of it is kept). Whatever leaves is reported as trimmed, never
+ *   silently: `read` reports for a topic it knows nothing about (never published, or forgotten)
+ *   a `trimmed` at least the last `seq` of every topic it has forgotten (the *forgotten
+ *   watermark*), and a topic published again after being forgotten starts with that `trimmed`.
+ *   A reader positioned before a message that expired is therefore told so (a reset), whichever
+ *   topic it was on. Only positions older than `ttl` are affected: the watermark is the `seq` of
+ *   a message published at least `ttl` ago.
  *
  * @module
  */
@@ -71,10 +80,12 @@ export interface Broker {
   /** Connects the broker to its broadcaster. Called once, by the `Broadcaster` constructor. */
   attach(sink: BrokerSink): void
   /**
-   * Publishes `payload` to `topic`, keeping the newest `history` messages of the topic.
-   * Rejects with `ERR_SSE_BROKER` when the message cannot be stored and delivered.
+   * Publishes `payload` to `topic`, keeping the newest `history` messages of the topic, each
+   * for at most `ttl` ms (`0` or omitted: no age bound; see the module comment for what an
+   * expired message leaves behind). Rejects with `ERR_SSE_BROKER` when the message cannot be
+   * stored and delivered.
    */
-  publish(topic: string, payload: string, history: number): Promise<Position>
+  publish(topic: string, payload: string, history: number, ttl?: number): Promise<Position>
   /** Starts live delivery of `topic` to the sink; resolves once it is active. */
   listen(topic: string): Promise<void>
   /** Stops live delivery of `topic`. */

@@ -5,6 +5,7 @@
  */
 
 import { SseError } from '../errors.ts'
+import { MAX_DELAY, unref } from '../util/delay.ts'
 import { Deque } from '../util/deque.ts'
 import {
   type Broker,
@@ -16,11 +17,30 @@ import {
 } from './broker.ts'
 import { newEpoch, type Position } from './event-id.ts'
 
+/** A message as the history keeps it: with the moment it expires. */
+interface StoredMessage extends BrokerMessage {
+  /** On the broker's clock (`performance.now()`); `Infinity`: never. */
+  readonly expires: number
+}
+
 interface TopicHistory {
-  messages: Deque<BrokerMessage>
+  messages: Deque<StoredMessage>
   /** The seq of the newest message dropped from `messages` (0: none). */
   trimmed: number
+  /** The seq of the newest message published to the topic. */
+  last: number
+  /** When its newest message expires: the whole history has expired then. */
+  expires: number
 }
+
+/** Expired topics forgotten by one publish, at most: a publish never pays for a backlog. */
+const SWEEP_PER_PUBLISH = 64
+
+/**
+ * The longest the sweep timer waits beyond an expiry, and so the least time between two sweeps:
+ * expired topics leave within about a second, for one timer wake-up a second at most.
+ */
+const SWEEP_GRANULARITY = 1000
 
 /**
  * A broker inside one process: a bounded history per topic and synchronous delivery. The
@@ -30,6 +50,17 @@ interface TopicHistory {
  * Its epoch is new in every process, so a client that resumes after a server restart is told
  * that the history is gone rather than handed a wrong position.
  *
+ * History is bounded by count and by age (the `ttl` of each publish, the Broadcaster's
+ * `historyTtl`): a message older than that leaves the history (it counts as trimmed), and a
+ * topic whose whole history has expired is forgotten entirely, so one topic per job or per
+ * generation does not grow the process. What was forgotten is remembered as one number, the
+ * highest `seq` of any forgotten topic (the watermark of the `Broker` contract), so a client
+ * resuming from before an expired message is sent the reset event, never resumed past it.
+ *
+ * Cost: topics are kept in the order of their last publish; each publish moves its topic to the
+ * end and forgets at most a few expired ones from the front, and an unref'd timer (cleared by
+ * `close()`) forgets the rest within about a second of their expiry. Amortised O(1) per publish.
+ *
  * @example
  * ```ts
  * const hub = new Broadcaster({ broker: new MemoryBroker(), history: 500 })
@@ -37,35 +68,59 @@ interface TopicHistory {
  */
 export class MemoryBroker implements Broker {
   readonly #epoch = newEpoch()
+  /** Ordered by last publish: the front expires first (every publish of a hub has one ttl). */
   readonly #histories = new Map<string, TopicHistory>()
   readonly #listening = new Set<string>()
   #seq = 0
+  /** The highest last `seq` of any forgotten topic: see the module comment of `broker.ts`. */
+  #forgotten = 0
+  #timer: ReturnType<typeof setTimeout> | undefined
   #sink: BrokerSink | undefined
   #closed = false
+
+  /** How many topics have history kept (an expired topic leaves within about a second). */
+  get size(): number {
+    return this.#histories.size
+  }
 
   attach(sink: BrokerSink): void {
     this.#sink = sink
   }
 
-  publish(topic: string, payload: string, history: number): Promise<Position> {
+  publish(topic: string, payload: string, history: number, ttl = 0): Promise<Position> {
     if (this.#closed) {
       return Promise.reject(
         new SseError('ERR_SSE_BROKER', 'MemoryBroker is closed; the event was not published.'),
       )
     }
+    const now = performance.now()
+    const expires = ttl > 0 ? now + ttl : Number.POSITIVE_INFINITY
+    this.#sweep(now, SWEEP_PER_PUBLISH)
     const seq = ++this.#seq
-    const message: BrokerMessage = { topic, epoch: this.#epoch, seq, payload }
+    const message: StoredMessage = { topic, epoch: this.#epoch, seq, payload, expires }
     let entry = this.#histories.get(topic)
-    if (!entry) {
-      entry = { messages: new Deque(), trimmed: 0 }
-      this.#histories.set(topic, entry)
+    if (entry && entry.expires <= now) {
+      this.#forget(topic, entry)
+      entry = undefined
     }
+    if (entry) {
+      // To the end: the map stays ordered by last publish.
+      this.#histories.delete(topic)
+      this.#expire(entry, now)
+    } else {
+      // New, or published again after being forgotten: positions before the watermark may have
+      // missed its expired messages.
+      entry = { messages: new Deque(), trimmed: this.#forgotten, last: 0, expires }
+    }
+    this.#histories.set(topic, entry)
     entry.messages.push(message)
+    entry.last = seq
+    entry.expires = expires
     while (entry.messages.size > history) entry.trimmed = entry.messages.shift()!.seq
+    if (ttl > 0 && this.#timer === undefined) this.#schedule(now)
     if (this.#listening.has(topic)) this.#sink?.message(message)
     return Promise.resolve({ epoch: this.#epoch, seq })
   }
-
   listen(topic: string): Promise<void> {
     this.#listening.add(topic)
     return Promise.resolve()
@@ -80,9 +135,16 @@ export class MemoryBroker implements Broker {
     const perTopic = pageShare(limit, topics.length)
     const lists: BrokerMessage[][] = []
     const trimmed = new Map<string, number>()
+    const now = performance.now()
     for (const topic of topics) {
-      const entry = this.#histories.get(topic)
-      trimmed.set(topic, entry?.trimmed ?? 0)
+      let entry = this.#histories.get(topic)
+      if (entry && entry.expires <= now) {
+        this.#forget(topic, entry)
+        entry = undefined
+      }
+      if (entry) this.#expire(entry, now)
+      // A topic never seen or forgotten: whatever it had is older than the watermark.
+      trimmed.set(topic, entry?.trimmed ?? this.#forgotten)
       if (!entry || perTopic === 0) continue
       const list = entry.messages
       // Binary search for the first message after `after`: seqs ascend within a topic.
@@ -103,8 +165,51 @@ export class MemoryBroker implements Broker {
 
   close(): Promise<void> {
     this.#closed = true
+    clearTimeout(this.#timer)
+    this.#timer = undefined
     this.#listening.clear()
     this.#histories.clear()
     return Promise.resolve()
+  }
+
+  /** Drops the topic's expired messages; they count as trimmed. */
+  #expire(entry: TopicHistory, now: number): void {
+    const { messages } = entry
+    while (messages.size > 0 && messages.at(0).expires <= now) {
+      entry.trimmed = messages.shift()!.seq
+    }
+  }
+
+  /** Forgets a topic whose whole history has expired, raising the watermark. */
+  #forget(topic: string, entry: TopicHistory): void {
+    this.#histories.delete(topic)
+    if (entry.last > this.#forgotten) this.#forgotten = entry.last
+  }
+
+  /** Forgets up to `budget` expired topics, from the front (the least recently published). */
+  #sweep(now: number, budget: number): void {
+    for (const [topic, entry] of this.#histories) {
+      if (budget-- <= 0 || entry.expires > now) return
+      this.#forget(topic, entry)
+    }
+  }
+
+  /** Arms the sweep timer for the front topic's expiry, if any topic can expire. */
+  #schedule(now: number): void {
+    for (const entry of this.#histories.values()) {
+      if (entry.expires === Number.POSITIVE_INFINITY) return
+      const delay = Math.min(Math.max(entry.expires - now, SWEEP_GRANULARITY), MAX_DELAY)
+      this.#timer = setTimeout(this.#onTimer, Math.ceil(delay))
+      unref(this.#timer)
+      return
+    }
+  }
+
+  readonly #onTimer = (): void => {
+    this.#timer = undefined
+    if (this.#closed) return
+    const now = performance.now()
+    this.#sweep(now, Number.POSITIVE_INFINITY)
+    this.#schedule(now)
   }
 }

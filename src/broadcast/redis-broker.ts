@@ -6,14 +6,31 @@
  *   without persistence or a flush removes it, so a new epoch starts and clients holding old
  *   ids are told to reset instead of resuming at a meaningless position.
  * - `{oven}:seq` — the sequence shared by every topic (`INCR`).
- * - `{oven}:h:<topic>` — the topic's history: a Stream whose entry ids are `<seq>-0`, trimmed
- *   to the newest `history` entries.
+ * - `{oven}:h:<topic>` — the topic's history: a Stream whose entry ids are `<seq>-0` (fields
+ *   `p` payload, `e` expiry time), trimmed to the newest `history` entries and to those not
+ *   expired; the key itself expires (PEXPIRE) a second after its newest entry.
  * - `{oven}:trim` — a hash: per topic, the seq of the newest entry trimmed away, so a reader
  *   knows whether its position still has full coverage.
+ * - `{oven}:topics` — a sorted set: the topics with a time bound, scored by when their whole
+ *   history expires; `{oven}:last` — a hash: per such topic, its newest seq.
+ * - `{oven}:forgotten` — the watermark: the highest newest seq of any forgotten topic.
  * - channel `{oven}:t:<topic>` — live messages, `<epoch> <seq> <payload>`.
  *
  * Publishing is one Lua script (epoch, INCR, XADD with trim, PUBLISH): atomic, so any snapshot
  * of the history holds every message up to the head, and live delivery follows the same order.
+ *
+ * Expiry (the `ttl` of `Broker.publish`). Both scripts forget a topic whose whole history has
+ * expired (its score in `topics` is past): its stream, `trim` and `last` fields and set member
+ * go, and `forgotten` rises to its newest seq. The publish script also forgets up to 100 other
+ * expired topics, so the set, the hashes and the streams stay bounded by the topics published
+ * within the ttl. A topic not in `topics` (never published, or forgotten) reads as trimmed up
+ * to `forgotten`, and one published again starts trimmed there: a resume from before anything
+ * that expired is a reset, never a silent gap. Redis's own expiry of a stream key is only a
+ * backstop for topics no script touches again; it fires a second after the scripts would forget
+ * the topic, so a missing stream always belongs to a topic whose score is past, which the next
+ * script to look at it forgets (raising the watermark) before answering. Bookkeeping keys never
+ * expire: they are bounded by the eviction instead, and losing `forgotten` alone would turn
+ * resets into gaps.
  *
  * @module
  */
@@ -76,54 +93,142 @@ export interface RedisBrokerOptions {
   commandTimeout?: number | undefined
 }
 
-// KEYS: epoch, seq, trim, history. ARGV: candidate epoch, topic, history size, payload, channel.
-const PUBLISH_SCRIPT = `
+/** Expired topics one script forgets besides its own: a backlog drains over a few calls. */
+const EVICT_PER_CALL = 100
+/** Expired entries of one topic one script drops from its history. */
+const EXPIRE_PER_CALL = 100
+/**
+ * How much longer than its history lasts a stream key lives. The scripts forget a topic at its
+ * expiry; Redis deleting the key by itself is the backstop for a topic no script touches again,
+ * and it must come after, so a key gone always means a topic the scripts see as expired.
+ */
+const KEY_SLACK = 1000
+
+// The bookkeeping keys, the first six KEYS of both scripts: epoch, seq, trim, topics, last,
+// forgotten. Shared by the scripts: the clock, and forgetting a topic whose history expired.
+const KEEPING_SCRIPT = `
+if redis.replicate_commands then redis.replicate_commands() end
 local epoch = redis.call('GET', KEYS[1])
 if not epoch then
   epoch = ARGV[1]
   redis.call('SET', KEYS[1], epoch)
 end
-local seq = redis.call('INCR', KEYS[2])
-local keep = tonumber(ARGV[3])
-local len = redis.call('XLEN', KEYS[4])
-if len > 0 and len >= keep then
-  local old = redis.call('XRANGE', KEYS[4], '-', '+', 'COUNT', len - keep + 1)
-  redis.call('HSET', KEYS[3], ARGV[2], string.match(old[#old][1], '^(%d+)'))
-  if keep > 0 then
-    redis.call('XTRIM', KEYS[4], 'MAXLEN', keep - 1)
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local forgotten = tonumber(redis.call('GET', KEYS[6]) or '0')
+local function forget(name, key)
+  local last = tonumber(redis.call('HGET', KEYS[5], name) or '0')
+  if last > forgotten then
+    forgotten = last
+    redis.call('SET', KEYS[6], last)
+  end
+  redis.call('HDEL', KEYS[5], name)
+  redis.call('HDEL', KEYS[3], name)
+  redis.call('ZREM', KEYS[4], name)
+  redis.call('DEL', key)
+end
+-- Forgets the topic if its whole history has expired; returns whether it is still known.
+local function known(name, key)
+  local score = redis.call('ZSCORE', KEYS[4], name)
+  if score and tonumber(score) <= now then
+    forget(name, key)
+    return false
+  end
+  return score ~= false and score ~= nil
+end
+-- Drops the topic's expired entries from the front (a bounded number); they count as trimmed.
+local function expire(name, key)
+  local first = redis.call('XRANGE', key, '-', '+', 'COUNT', ${EXPIRE_PER_CALL})
+  local dropped = 0
+  local newest
+  for _, entry in ipairs(first) do
+    local expires = entry[2][4]
+    if not expires or tonumber(expires) > now then break end
+    dropped = dropped + 1
+    newest = entry[1]
+  end
+  if dropped == 0 then return end
+  local seq = tonumber(string.match(newest, '^(%d+)'))
+  if seq > tonumber(redis.call('HGET', KEYS[3], name) or '0') then
+    redis.call('HSET', KEYS[3], name, seq)
+  end
+  local len = redis.call('XLEN', key)
+  if dropped >= len then
+    redis.call('DEL', key)
   else
-    redis.call('DEL', KEYS[4])
+    redis.call('XTRIM', key, 'MAXLEN', len - dropped)
+  end
+end
+`
+
+// KEYS: the six above, history. ARGV: candidate epoch, topic, history size, payload, channel,
+// ttl (0: none), the prefix of history keys.
+const PUBLISH_SCRIPT = `${KEEPING_SCRIPT}
+local seq = redis.call('INCR', KEYS[2])
+local topic = ARGV[2]
+local keep = tonumber(ARGV[3])
+local ttl = tonumber(ARGV[6])
+if known(topic, KEYS[7]) then
+  expire(topic, KEYS[7])
+elseif forgotten > tonumber(redis.call('HGET', KEYS[3], topic) or '0') then
+  -- New, or published again after being forgotten: see the watermark in broker.ts.
+  redis.call('HSET', KEYS[3], topic, forgotten)
+end
+local stale = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, ${EVICT_PER_CALL})
+for _, name in ipairs(stale) do forget(name, ARGV[7] .. name) end
+local len = redis.call('XLEN', KEYS[7])
+if len > 0 and len >= keep then
+  local old = redis.call('XRANGE', KEYS[7], '-', '+', 'COUNT', len - keep + 1)
+  redis.call('HSET', KEYS[3], topic, string.match(old[#old][1], '^(%d+)'))
+  if keep > 0 then
+    redis.call('XTRIM', KEYS[7], 'MAXLEN', keep - 1)
+  else
+    redis.call('DEL', KEYS[7])
   end
 end
 if keep > 0 then
-  redis.call('XADD', KEYS[4], seq .. '-0', 'p', ARGV[4])
+  if ttl > 0 then
+    redis.call('XADD', KEYS[7], seq .. '-0', 'p', ARGV[4], 'e', now + ttl)
+  else
+    redis.call('XADD', KEYS[7], seq .. '-0', 'p', ARGV[4])
+  end
 else
-  redis.call('HSET', KEYS[3], ARGV[2], seq)
+  redis.call('HSET', KEYS[3], topic, seq)
+end
+if ttl > 0 then
+  redis.call('ZADD', KEYS[4], now + ttl, topic)
+  redis.call('HSET', KEYS[5], topic, seq)
+  if keep > 0 then redis.call('PEXPIRE', KEYS[7], ttl + ${KEY_SLACK}) end
+else
+  redis.call('ZREM', KEYS[4], topic)
+  redis.call('HDEL', KEYS[5], topic)
+  if keep > 0 then redis.call('PERSIST', KEYS[7]) end
 end
 redis.call('PUBLISH', ARGV[5], epoch .. ' ' .. seq .. ' ' .. ARGV[4])
 return {epoch, seq}
 `
 
-// KEYS: epoch, seq, trim, then one history key per topic. ARGV: candidate epoch, after, the
-// most entries to read per topic (0: none), then the topics (hash fields of trim). Bounded: one
+// KEYS: the six above, then one history key per topic. ARGV: candidate epoch, after, the most
+// entries to read per topic (0: none), then the topics (hash fields of trim). Bounded: one
 // page, so a resume far back never blocks Redis for long (see `Broker.read`).
-const READ_SCRIPT = `
-local epoch = redis.call('GET', KEYS[1])
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('SET', KEYS[1], epoch)
-end
+const READ_SCRIPT = `${KEEPING_SCRIPT}
 local head = tonumber(redis.call('GET', KEYS[2]) or '0')
 local from = (tonumber(ARGV[2]) + 1) .. '-0'
 local count = tonumber(ARGV[3])
 local trimmed = {}
 local entries = {}
-for i = 4, #KEYS do
-  trimmed[i - 3] = tonumber(redis.call('HGET', KEYS[3], ARGV[i]) or '0')
+for i = 7, #KEYS do
+  local name = ARGV[i - 3]
+  local alive = known(name, KEYS[i])
+  if alive then expire(name, KEYS[i]) end
+  local trim = tonumber(redis.call('HGET', KEYS[3], name) or '0')
+  -- Never published, or forgotten: whatever it had is older than the watermark.
+  if not alive and forgotten > trim then trim = forgotten end
+  trimmed[i - 6] = trim
   if count > 0 then
-    entries[i - 3] = redis.call('XRANGE', KEYS[i], from, '+', 'COUNT', count)
+    entries[i - 6] = redis.call('XRANGE', KEYS[i], from, '+', 'COUNT', count)
   else
-    entries[i - 3] = {}
+    entries[i - 6] = {}
   end
 end
 return {epoch, head, trimmed, entries}
@@ -173,6 +278,8 @@ export class RedisBroker implements Broker {
   readonly #listener: RedisClientLike
   readonly #ownsClient: boolean
   readonly #keyPrefix: string
+  /** The bookkeeping keys every script takes first (see `KEEPING_SCRIPT`). */
+  readonly #keeping: readonly string[]
   readonly #channelPrefix: string
   readonly #timeout: number
   readonly #connected: Promise<void>
@@ -213,6 +320,9 @@ export class RedisBroker implements Broker {
       invalidOption('url', 'a Redis URL, or a client option', url)
     }
     this.#keyPrefix = `{${prefix}}:`
+    this.#keeping = ['epoch', 'seq', 'trim', 'topics', 'last', 'forgotten'].map((name) =>
+      this.#key(name),
+    )
     this.#channelPrefix = `{${prefix}}:t:`
     this.#timeout = commandTimeout
     this.#listener = this.#client.duplicate()
@@ -234,7 +344,7 @@ export class RedisBroker implements Broker {
     this.#sink = sink
   }
 
-  async publish(topic: string, payload: string, history: number): Promise<Position> {
+  async publish(topic: string, payload: string, history: number, ttl = 0): Promise<Position> {
     if (this.#closed) throw brokerError('RedisBroker is closed; the event was not published')
     if (!this.#client.isReady) {
       // Only the first connection is waited for; later outages fail fast.
@@ -251,8 +361,16 @@ export class RedisBroker implements Broker {
       reply = await this.#eval(
         PUBLISH_SCRIPT,
         PUBLISH_SHA,
-        [this.#key('epoch'), this.#key('seq'), this.#key('trim'), this.#key(`h:${topic}`)],
-        [newEpoch(), topic, String(history), payload, this.#channelPrefix + topic],
+        [...this.#keeping, this.#key(`h:${topic}`)],
+        [
+          newEpoch(),
+          topic,
+          String(history),
+          payload,
+          this.#channelPrefix + topic,
+          String(ttl),
+          this.#key('h:'),
+        ],
         true,
       )
     } catch (cause) {
@@ -287,12 +405,7 @@ export class RedisBroker implements Broker {
       reply = await this.#eval(
         READ_SCRIPT,
         READ_SHA,
-        [
-          this.#key('epoch'),
-          this.#key('seq'),
-          this.#key('trim'),
-          ...topics.map((topic) => this.#key(`h:${topic}`)),
-        ],
+        [...this.#keeping, ...topics.map((topic) => this.#key(`h:${topic}`))],
         [newEpoch(), String(after), String(perTopic), ...topics],
         false,
       )

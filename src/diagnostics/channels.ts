@@ -76,7 +76,10 @@ export function subscribeChannel<Message>(
 
 // ---- messages ----------------------------------------------------------------------------------
 
-/** Why a stream ended, as in `onClose` (repeated here so this module imports nothing). */
+/**
+ * Why a stream ended, as in `onClose`: `CloseReason`, repeated so this module imports nothing
+ * (the pump passes a `CloseReason` here, so the compiler keeps the two in step).
+ */
 export type StreamCloseReason =
   | 'done'
   | 'disconnect'
@@ -84,6 +87,7 @@ export type StreamCloseReason =
   | 'timeout'
   | 'error'
   | 'rejected'
+  | 'maxDuration'
 
 /**
  * One stream, as Oven's channels show it: the same object in every message about that stream,

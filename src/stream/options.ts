@@ -33,6 +33,8 @@ export interface ResolvedOptions<Req> {
   sep: Separator
   /** Send timeout in ms; `0` when none. */
   sendTimeout: number
+  /** The longest the stream lasts, in ms; `0` when unbounded. */
+  maxDuration: number
   retry: number | undefined
   serialize: Serializer | undefined
   dataSender: ((ctx: StreamContext<Req>) => unknown) | undefined
@@ -52,6 +54,7 @@ const OPTIONS = [
   'pingMessage',
   'sep',
   'sendTimeout',
+  'maxDuration',
   'retry',
   'serialize',
   'dataSender',
@@ -72,9 +75,12 @@ const NO_BODY = new Set([204, 205, 304])
 // - `sendTimeout`: TCP retransmits a lost segment after 200 ms at the least and 1 s at first
 //   (RFC 6298, Linux): below 1 s, one lost packet drops a healthy client. `send_timeout=30` in
 //   sse-starlette is seconds.
+// - `maxDuration`: platform limits are seconds or minutes (Vercel, Lambda); a stream cut every
+//   few ms only makes its client reconnect in a loop, and `maxDuration: 300` is seconds.
 // - `shutdownGrace`: any wait; a short farewell only ends the stream sooner.
 const PING: DurationRule = { min: 1000, zero: 'or false to disable' }
 const SEND_TIMEOUT: DurationRule = { min: 1000, zero: 'for none' }
+const MAX_DURATION: DurationRule = { min: 1000, zero: 'for no limit' }
 const RETRY: DurationRule = { min: 1, zero: 'to reconnect at once' }
 
 function duration(
@@ -215,6 +221,7 @@ function resolveFresh<Req>(
     pingMessage: checkPingMessage(options.pingMessage),
     sep: checkSeparator(options.sep),
     sendTimeout: duration('sendTimeout', options.sendTimeout, SEND_TIMEOUT, short) ?? 0,
+    maxDuration: duration('maxDuration', options.maxDuration, MAX_DURATION, short) ?? 0,
     retry,
     serialize: callback('serialize', options.serialize),
     dataSender: callback('dataSender', options.dataSender),

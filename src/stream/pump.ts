@@ -141,6 +141,8 @@ class RareState {
   failure: unknown = undefined
   sendTimer: ReturnType<typeof setTimeout> | undefined = undefined
   graceTimer: ReturnType<typeof setTimeout> | undefined = undefined
+  /** Ends the stream after `maxDuration`. */
+  lifeTimer: ReturnType<typeof setTimeout> | undefined = undefined
   /** The stream in diagnostics messages: made when the first one is published. */
   info: Observed | undefined = undefined
 }
@@ -150,6 +152,12 @@ class Observed implements StreamInfo {
   openedAt: number | undefined = undefined
   constructor(readonly request: unknown) {}
 }
+
+/**
+ * The reconnection hint sent before a `maxDuration` end when the stream has no `retry` option:
+ * the cut is planned, so the client comes back soon (browsers otherwise wait 3-5 s).
+ */
+export const MAX_DURATION_RETRY = 1000
 
 /**
  * One live stream.
@@ -273,6 +281,13 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
     this.#state = State.Running
     if (streamClose.hasSubscribers) this.#observed.openedAt = now()
     if (streamOpen.hasSubscribers) streamOpen.publish({ stream: this.#observed })
+    // Counted from the head, which is when a platform's own limit is nearest.
+    const { maxDuration } = this.#options
+    if (maxDuration > 0) {
+      const rare = (this.#rare ??= new RareState())
+      rare.lifeTimer = setTimeout(Pump.#onMaxDuration, maxDuration, this)
+      unref(rare.lifeTimer)
+    }
     if (this.#sourceReady()) {
       this.#begin()
       return
@@ -331,6 +346,19 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
 
   static #onGraceOver<R>(pump: Pump<R>): void {
     pump.#finish('shutdown')
+  }
+
+  /**
+   * `maxDuration` is over: a reconnection hint, then a clean end. What the source has produced
+   * goes out first (`#finish` writes it), so a client resuming with `Last-Event-ID` neither
+   * misses nor repeats an event.
+   */
+  static #onMaxDuration<R>(pump: Pump<R>): void {
+    pump.#rare!.lifeTimer = undefined
+    if (pump.#state !== State.Running) return
+    const { retry, sep } = pump.#options
+    pump.#push(`retry: ${retry ?? MAX_DURATION_RETRY}${sep}${sep}`)
+    pump.#finish('maxDuration')
   }
 
   /**
@@ -670,7 +698,8 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
     if (rare) {
       if (rare.sendTimer !== undefined) clearTimeout(rare.sendTimer)
       if (rare.graceTimer !== undefined) clearTimeout(rare.graceTimer)
-      rare.sendTimer = rare.graceTimer = undefined
+      if (rare.lifeTimer !== undefined) clearTimeout(rare.lifeTimer)
+      rare.sendTimer = rare.graceTimer = rare.lifeTimer = undefined
     }
     this.#options.registry.delete(this)
     this.#abortWith(reason)
@@ -680,7 +709,8 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
         this.#pending = ''
         sink.destroy()
       } else {
-        // done, shutdown, error: the client gets what was produced, then a clean end.
+        // done, shutdown, maxDuration, error: the client gets what was produced, then a clean
+        // end.
         const chunk = this.#pending
         this.#pending = ''
         if (chunk !== '') {

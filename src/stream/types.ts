@@ -48,15 +48,24 @@ export type Content<Req = unknown> =
  *   or its broadcast subscription overflowed with `overflow: 'disconnect'` (connection dropped);
  * - `error` — the source, a hook or the serializer threw;
  * - `rejected` — the `limit` option's connection limit was reached: the client got `503` with
- *   `Retry-After` and the source never started.
+ *   `Retry-After` and the source never started;
+ * - `maxDuration` — the stream reached its `maxDuration` and ended itself cleanly, after a
+ *   `retry` hint: the client reconnects with `Last-Event-ID`.
  */
-export type CloseReason = 'done' | 'disconnect' | 'shutdown' | 'timeout' | 'error' | 'rejected'
+export type CloseReason =
+  | 'done'
+  | 'disconnect'
+  | 'shutdown'
+  | 'timeout'
+  | 'error'
+  | 'rejected'
+  | 'maxDuration'
 
 /** What a content function and a `dataSender` receive. */
 export interface StreamContext<Req = unknown> {
   /**
    * Aborted the moment the stream stops wanting items: on client disconnect, shutdown, send
-   * timeout or error. Its `reason` is the {@link CloseReason}. Pass it to anything slow you
+   * timeout, `maxDuration` or error. Its `reason` is the {@link CloseReason}. Pass it to anything slow you
    * await (`setTimeout` from `node:timers/promises`, `fetch`, a database query) so the source
    * stops at once instead of at its next `yield`.
    */
@@ -119,8 +128,20 @@ export interface StreamOptions<Req = unknown> {
    */
   sendTimeout?: number | undefined
   /**
-   * A reconnection delay hint in milliseconds, sent once as the stream's first line: a whole
-   * number from 0 to 2147483647.
+   * End the stream cleanly (reason `maxDuration`) once it has lasted this many milliseconds,
+   * counted from the response head: set it below your platform's limit on a response's
+   * duration (Vercel, AWS Lambda), so the stream ends on your terms instead of being killed.
+   * Before the end, everything already produced is sent, then a `retry` hint (the `retry`
+   * option, or 1000 ms); the browser reconnects with `Last-Event-ID`, and a resumable source
+   * (a Broadcaster subscription) carries on with no gap and no duplicate. `ctx.signal` aborts
+   * with reason `maxDuration`. A whole number of ms, at least 1000 (`0`: no limit); tests go
+   * lower with `shortDurations()`.
+   * @defaultValue none
+   */
+  maxDuration?: number | undefined
+  /**
+   * A reconnection delay hint in milliseconds, sent once as the stream's first line (and again
+   * before a `maxDuration` end): a whole number from 0 to 2147483647.
    * @defaultValue none
    */
   retry?: number | undefined

@@ -75,7 +75,10 @@ async function expectSameState(page: Page, reference: Page): Promise<VisibleStat
   const expected = await visibleState(reference)
   // Playwright evaluates a string as an expression in the page.
   const same = `JSON.stringify(${READ_STATE}) === ${JSON.stringify(JSON.stringify(expected))}`
-  await page.waitForFunction(same, undefined, { timeout: 10_000 }).catch(() => {})
+  await page.waitForFunction(same, undefined, { timeout: 10_000 }).catch((error: Error) => {
+    // Only the timeout is left to the assertion below; anything else (a closed page) is not.
+    if (error.name !== 'TimeoutError') throw error
+  })
   expect(await visibleState(page)).toEqual(expected)
   return expected
 }

@@ -11,8 +11,9 @@ import type { BrowserContext, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, expect, test } from 'vitest'
 import { ConnectionLimiter, type StreamContext } from '../../src/index.ts'
 import { sendEventStream } from '../../src/node.ts'
-import { closeAllServers, nodeServer, type TestServer, waitFor } from '../helpers/servers.ts'
+import { closeAllServers, nodeServer, type TestServer } from '../helpers/servers.ts'
 import { gate } from '../helpers/streams.ts'
+import { waitFor } from '../helpers/wait.ts'
 import { launchChromium } from './chromium.ts'
 
 const SCRIPT = readFileSync(new URL('../../examples/browser/reconnect.js', import.meta.url))
@@ -144,7 +145,7 @@ test('recovers after a 503 and after a dropped connection, resuming without gap 
   })
 
   // Two 503s in a row: the browser's EventSource alone would have given up after the first.
-  await waitFor(() => rejected >= 2, 10_000, 'two connections answered 503')
+  await waitFor('two connections answered 503', () => rejected, { until: (n) => n >= 2 })
   holder.abort()
   await page.waitForFunction(() => window.received.length === 3, undefined, { timeout: 10_000 })
   seenThree.open()
@@ -205,11 +206,9 @@ test('a finite stream that ends with `event: end` is not reconnected; a plain Ev
     const plain = new EventSource('/stream?client=plain')
     plain.onmessage = (event) => window.received.push(`plain ${event.data}`)
   })
-  await waitFor(
-    () => (requests.get('plain') ?? 0) >= 2,
-    10_000,
-    'the plain EventSource reconnected',
-  )
+  await waitFor('the plain EventSource to reconnect', () => requests.get('plain') ?? 0, {
+    until: (n) => n >= 2,
+  })
   // The wrapped stream, whose reconnect would have come first, was opened once.
   expect(requests.get('wrapped')).toBe(1)
   expect(await page.evaluate(() => window.statuses)).toEqual(['open', 'ended'])

@@ -22,9 +22,10 @@ import {
   StreamRegistry,
 } from '../../src/index.ts'
 import { sendEventStream } from '../../src/node.ts'
-import { readEvents } from '../../src/testing.ts'
-import { closeAllServers, nodeServer, waitFor, webServer } from '../helpers/servers.ts'
+import { readEvents, shortDurations } from '../../src/testing.ts'
+import { closeAllServers, nodeServer, webServer } from '../helpers/servers.ts'
 import { gate, sleepUnlessAborted } from '../helpers/streams.ts'
+import { waitFor } from '../helpers/wait.ts'
 
 const unhandled: unknown[] = []
 const onUnhandled = (error: unknown) => unhandled.push(error)
@@ -186,10 +187,24 @@ test('closeAll reaches a stream whose content function is still running: signal 
 
 test('a stream that arrives while closing is refused before its content function runs', async () => {
   const registry = new StreamRegistry()
-  await registry.closeAll()
+  const farewell = gate()
   let ran = false
   const reasons: CloseReason[] = []
   const server = await nodeServer((req, res) => {
+    if (req.url === '/hold') {
+      // Its farewell waits for the test, so closeAll keeps running meanwhile.
+      void sendEventStream(
+        req,
+        res,
+        async function* ({ signal }) {
+          yield 'first'
+          await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }))
+          await farewell.promise
+        },
+        shortDurations({ registry, shutdownGrace: 60_000 }),
+      )
+      return
+    }
     void sendEventStream(
       req,
       res,
@@ -200,11 +215,23 @@ test('a stream that arrives while closing is refused before its content function
       { registry, onClose: (reason) => reasons.push(reason) },
     )
   })
+  const held = await fetch(`${server.url}/hold`)
+  const reader = held.body!.getReader()
+  let text = ''
+  while (!text.includes('data: first')) {
+    const { value, done } = await reader.read()
+    if (done) throw new Error(`the holding stream ended early: ${JSON.stringify(text)}`)
+    text += new TextDecoder().decode(value)
+  }
+  const closing = registry.closeAll()
   const answer = await fetch(server.url)
   expect(answer.status).toBe(200)
   expect(await answer.text()).toBe('')
   expect(ran).toBe(false)
   expect(reasons).toEqual(['shutdown'])
+  farewell.open()
+  expect(await closing).toBe(1)
+  await reader.cancel()
 })
 
 test('web path: closeAll reaches openEventSourceResponse while its content function runs', async () => {
@@ -228,7 +255,7 @@ test('web path: closeAll reaches openEventSourceResponse while its content funct
   expect(answer.status).toBe(200)
   expect(await answer.text()).toBe('')
   expect(reasons).toEqual(['shutdown'])
-  await waitFor(() => registry.size === 0, 2000, 'the registry to empty')
+  await waitFor('the registry to empty', () => registry.size, { until: (size) => size === 0 })
 })
 
 test('Fastify: app.close() while a content function runs: the client gets an empty stream, not the close reason', async () => {

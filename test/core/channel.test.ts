@@ -36,9 +36,12 @@ describe('createChannel', () => {
   test('send after close rejects with ERR_SSE_CHANNEL_CLOSED', async () => {
     const channel = createChannel(1)
     channel.close()
-    const error = await channel.send('x').catch((e: unknown) => e)
-    expect(isSseError(error) && error.code).toBe('ERR_SSE_CHANNEL_CLOSED')
-    expect(String(error)).toContain('after close()')
+    const sending = channel.send('x')
+    await expect(sending).rejects.toSatisfy(isSseError)
+    await expect(sending).rejects.toMatchObject({
+      code: 'ERR_SSE_CHANNEL_CLOSED',
+      message: expect.stringContaining('after close()'),
+    })
   })
 
   test('when the reader goes away, waiting and later sends reject', async () => {

@@ -6,7 +6,7 @@
 
 import { describe, expect, test } from 'vitest'
 import { clock, type KeepAlive, keepAlive } from '../../src/stream/keepalive.ts'
-import { waitFor } from '../helpers/servers.ts'
+import { waitFor } from '../helpers/wait.ts'
 
 class Entry implements KeepAlive {
   keepAliveSlot = -1
@@ -49,7 +49,9 @@ describe('keep-alive scheduler', () => {
     keepAlive.remove(new Entry(-1, 0, () => {}))
     expect(keepAlive.size).toBe(500 - removed.length)
 
-    await waitFor(() => keepAlive.size === 0, 5_000)
+    await waitFor('every kept entry to be called', () => keepAlive.size, {
+      until: (size) => size === 0,
+    })
     const kept = entries.filter((entry) => entry.name % 3 !== 0)
     expect(order).toHaveLength(kept.length)
     expect(new Set(order)).toEqual(new Set(kept))
@@ -74,7 +76,11 @@ describe('keep-alive scheduler', () => {
     })
     keepAlive.add(again, again.deadline)
     keepAlive.add(dropped, dropped.deadline)
-    await waitFor(() => again.due.length === 3 && dropped.due.length === 1, 5_000)
+    await waitFor(
+      '3 calls of the rescheduled entry, 1 of the dropped one',
+      () => [again.due.length, dropped.due.length],
+      { until: ([a, d]) => a === 3 && d === 1 },
+    )
     // `dropped` waits 10 s for its next call; removing it empties the heap and the timer.
     expect(keepAlive.size).toBe(1)
     keepAlive.remove(dropped)
@@ -88,7 +94,7 @@ describe('keep-alive scheduler', () => {
     const early = new Entry(2, start + 10, () => {})
     keepAlive.add(late, late.deadline)
     keepAlive.add(early, early.deadline)
-    await waitFor(() => early.due.length === 1, 5_000)
+    await waitFor('the early entry to be called', () => early.due.length)
     expect(late.due).toEqual([])
     keepAlive.remove(late)
     expect(keepAlive.size).toBe(0)
@@ -105,7 +111,7 @@ describe('keep-alive scheduler', () => {
       if (calls.length < 1000) keepAlive.add(entry, calls.length % 2 ? now + 1e-13 : Number.NaN)
     })
     keepAlive.add(stuck, stuck.deadline)
-    await waitFor(() => calls.length >= 5, 5_000, 'five calls')
+    await waitFor('five calls', () => calls.length, { until: (n) => n >= 5 })
     keepAlive.remove(stuck)
     // One call per pass, each pass at least a millisecond after the one before.
     for (let i = 1; i < calls.length; i++) expect(calls[i]!).toBeGreaterThan(calls[i - 1]!)

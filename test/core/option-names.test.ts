@@ -28,13 +28,14 @@ const cases: Array<[owner: string, call: () => unknown, known: string]> = [
   [
     'a stream',
     () => new EventSourceResponse([], { sendTimout: 5 } as never),
-    'status, headers, ping, pingMessage, sep, sendTimeout, retry, serialize, dataSender, ' +
+    'status, headers, ping, pingMessage, sep, sendTimeout, maxDuration, retry, serialize, ' +
+      'dataSender, ' +
       'onClose, onError, registry, shutdownGrace, onShutdown, limit, request',
   ],
   [
     'Broadcaster',
     () => new Broadcaster({ sendTimout: 5 } as never),
-    'broker, history, queue, maxResume, maxTopics, overflow, serialize, onError',
+    'broker, history, historyTtl, queue, maxResume, maxTopics, overflow, serialize, onError',
   ],
   [
     'subscribe()',

@@ -15,15 +15,18 @@ import {
   StreamRegistry,
 } from '../../src/index.ts'
 import { sendEventStream } from '../../src/node.ts'
-import { readEvents, readMessages, shortDurations } from '../../src/testing.ts'
-import { closeAllServers, nodeServer, waitFor, webServer } from '../helpers/servers.ts'
+import { keepAlive } from '../../src/stream/keepalive.ts'
+import { iterateMessages, readEvents, readMessages, shortDurations } from '../../src/testing.ts'
+import { closeAllServers, nodeServer, webServer } from '../helpers/servers.ts'
 import {
   afterOpening,
   collectFor,
   OPENING_FRAME,
   OPENING_MESSAGE,
   sleepUnlessAborted,
+  untilAborted,
 } from '../helpers/streams.ts'
+import { waitFor } from '../helpers/wait.ts'
 
 afterEach(closeAllServers)
 
@@ -44,7 +47,7 @@ async function both(source: () => Source, options: () => StreamOptions = () => (
 function thenIdle(items: EventInit[] = []) {
   return async function* ({ signal }: { signal: AbortSignal }) {
     yield* items
-    await sleepUnlessAborted(60_000, signal).catch(() => {})
+    await untilAborted(signal)
   }
 }
 
@@ -172,7 +175,25 @@ describe('ping', () => {
   })
 
   test.each([0, false] as const)('ping %s disables pings', async (ping) => {
+    // A window without pings alone cannot tell "disabled" from the default 15 s interval: the
+    // proof is that no ping is scheduled for the open stream. The control, a stream with the
+    // default ping, shows that the count sees one.
+    const scheduledWhileOpen = async (url: string) => {
+      const controller = new AbortController()
+      const messages = iterateMessages(url, { signal: controller.signal, timeout: 10_000 })
+      expect((await messages.next()).value).toEqual(OPENING_MESSAGE)
+      const scheduled = keepAlive.size
+      controller.abort()
+      await messages.return(undefined)
+      return scheduled
+    }
+    const empty = { until: (size: number) => size === 0 }
+    await waitFor("earlier tests' streams to leave the scheduler", () => keepAlive.size, empty)
+    const [control] = await both(thenIdle)
+    expect(await scheduledWhileOpen(control!)).toBe(1)
+    await waitFor('the control stream to leave the scheduler', () => keepAlive.size, empty)
     for (const url of await both(thenIdle, () => ({ ping }))) {
+      expect(await scheduledWhileOpen(url)).toBe(0)
       expect(await collectFor(url, 250)).toEqual([OPENING_MESSAGE])
     }
   })
@@ -297,7 +318,7 @@ describe('dataSender', () => {
       })
     })
     await readEvents(node.url, { count: 3 })
-    await waitFor(() => aborted !== undefined, 2000, 'dataSender aborted')
+    await waitFor('the dataSender to be aborted', () => aborted !== undefined)
     expect(aborted).toBe('disconnect')
   })
 
@@ -327,7 +348,7 @@ describe('onClose and onError', () => {
     )) {
       await readEvents(url)
     }
-    await waitFor(() => reasons.length === 2)
+    await waitFor('onClose of both streams', () => reasons.length, { until: (n) => n === 2 })
     expect(reasons).toEqual(['done', 'done'])
   })
 
@@ -367,7 +388,7 @@ describe('onClose and onError', () => {
     )
     await (await fetch(`${node.url}/n?x=1`)).text()
     await (await fetch(`${web.url}/w`)).text()
-    await waitFor(() => seen.length === 2)
+    await waitFor('onError of both streams', () => seen.length, { until: (n) => n === 2 })
     expect(seen.sort()).toEqual(['node /n?x=1', 'web /w'])
   })
 
@@ -378,7 +399,7 @@ describe('onClose and onError', () => {
         void sendEventStream(req, res, [{ data: 'ok' }, { bad: 1 } as never])
       })
       expect((await readEvents(node.url)).map((e) => e.data)).toEqual(['ok'])
-      await waitFor(() => log.mock.calls.length > 0)
+      await waitFor('the error to be logged', () => log.mock.calls.length)
       expect(String(log.mock.calls[0])).toContain('oven-sse')
       expect(String(log.mock.calls[0]?.[1])).toContain('unknown key "bad"')
     } finally {
@@ -399,8 +420,8 @@ describe('onClose and onError', () => {
     )) {
       await readEvents(url)
     }
-    await waitFor(() => errors.length === 2)
-    expect((errors[0] as Error).message).toBe('hook failed')
+    await waitFor('both hook failures reported', () => errors.length, { until: (n) => n === 2 })
+    expect(errors.map((e) => (e as Error).message)).toEqual(['hook failed', 'hook failed'])
   })
 })
 
@@ -412,7 +433,7 @@ describe('registry', () => {
     })
     const controller = new AbortController()
     const reading = readEvents(node.url, { signal: controller.signal, timeout: 10_000 })
-    await waitFor(() => registry.size === 1, 2000, 'registry.size === 1')
+    await waitFor('the stream to join the registry', () => registry.size)
     expect(await registry.closeAll()).toBe(1)
     expect(registry.size).toBe(0)
     expect(await reading).toEqual([])

@@ -66,10 +66,17 @@ function readWithEventSource(url: string, types: string[]) {
   return new Promise<Array<{ type: string; data: string; lastEventId: string }>>(
     (resolve, reject) => {
       const received: Array<{ type: string; data: string; lastEventId: string }> = []
+      // EventSource reconnects after an error instead of failing: keep what it said.
+      const errors: string[] = []
       const source = new EventSource(url)
+      source.addEventListener('error', (event) => errors.push(String(event.message ?? event.type)))
       const timer = setTimeout(() => {
         source.close()
-        reject(new Error(`EventSource: no end event within 10 s (${received.length} events)`))
+        reject(
+          new Error(
+            `EventSource: no end event within 10 s (${received.length} events; errors: ${JSON.stringify(errors)})`,
+          ),
+        )
       }, 10_000)
       const onEvent = (event: MessageEvent) => {
         received.push({ type: event.type, data: event.data, lastEventId: event.lastEventId })
@@ -78,7 +85,10 @@ function readWithEventSource(url: string, types: string[]) {
       source.addEventListener('end', () => {
         clearTimeout(timer)
         source.close()
-        resolve(received)
+        // One connection, read to its end: an error on the way (and the reconnect after it)
+        // fails the round trip, even if the events came out right.
+        if (errors.length > 0) reject(new Error(`EventSource errors: ${JSON.stringify(errors)}`))
+        else resolve(received)
       })
     },
   )

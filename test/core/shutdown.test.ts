@@ -15,14 +15,9 @@ import {
 } from '../../src/index.ts'
 import { sendEventStream } from '../../src/node.ts'
 import { iterateEvents, readEvents } from '../../src/testing.ts'
-import {
-  closeAllServers,
-  nodeServer,
-  type TestServer,
-  waitFor,
-  webServer,
-} from '../helpers/servers.ts'
-import { sleepUnlessAborted } from '../helpers/streams.ts'
+import { closeAllServers, nodeServer, type TestServer, webServer } from '../helpers/servers.ts'
+import { gate, untilAborted } from '../helpers/streams.ts'
+import { waitFor } from '../helpers/wait.ts'
 
 afterEach(closeAllServers)
 
@@ -30,7 +25,7 @@ afterEach(closeAllServers)
 function waiting(farewell: boolean) {
   return async function* ({ signal }: StreamContext<unknown>) {
     yield { data: 'hello' }
-    await sleepUnlessAborted(60_000, signal).catch(() => {})
+    await untilAborted(signal)
     if (farewell && signal.reason === 'shutdown') yield { event: 'farewell', data: 'bye' }
   }
 }
@@ -82,7 +77,10 @@ describe.each(['node', 'web'] as const)('%s transport', (transport) => {
     const server: TestServer = await serve(registry, false)
     let ready = 0
     const clients = Array.from({ length: 1000 }, () => rawClient(server.port, () => ready++))
-    await waitFor(() => ready === 1000 && registry.size === 1000, 15_000, '1000 streams open')
+    await waitFor('1000 streams open and read', () => ({ ready, open: registry.size }), {
+      until: (seen) => seen.ready === 1000 && seen.open === 1000,
+      timeout: 15_000,
+    })
     const started = performance.now()
     expect(await registry.closeAll()).toBe(1000)
     const bodies = await Promise.all(clients)
@@ -92,7 +90,8 @@ describe.each(['node', 'web'] as const)('%s transport', (transport) => {
     await new Promise<void>((resolve, reject) =>
       server.server.close((e) => (e ? reject(e) : resolve())),
     )
-    // Generous: the figure itself is reported by the benchmark, this only guards against a hang.
+    // Only guards against a hang (the figure itself is the benchmark's): measured 370-460 ms
+    // on this 2-core machine shared with other work, so 10 s is over 20 times that.
     expect(elapsed).toBeLessThan(10_000)
   })
 
@@ -101,7 +100,7 @@ describe.each(['node', 'web'] as const)('%s transport', (transport) => {
     const closed: CloseReason[] = []
     const server = await serve(registry, true, { onClose: (r: CloseReason) => closed.push(r) })
     const reading = readEvents(server.url, { timeout: 5000 })
-    await waitFor(() => registry.size === 1)
+    await waitFor('the stream to open', () => registry.size)
     await registry.closeAll({ grace: 2000 })
     const events = await reading
     expect(events.map((e) => [e.event, e.data])).toEqual([
@@ -119,7 +118,7 @@ describe.each(['node', 'web'] as const)('%s transport', (transport) => {
       onShutdown: () => shutdownCalls++,
     })
     const reading = readEvents(server.url, { timeout: 5000 })
-    await waitFor(() => registry.size === 1)
+    await waitFor('the stream to open', () => registry.size)
     await registry.closeAll() // grace 0 here; the stream's own 2000 ms wins
     expect((await reading).map((e) => e.event)).toEqual([undefined, 'farewell'])
     expect(shutdownCalls).toBe(1)
@@ -127,47 +126,54 @@ describe.each(['node', 'web'] as const)('%s transport', (transport) => {
 
   test('a source that ignores shutdown is ended when the grace runs out', async () => {
     const registry = new StreamRegistry()
+    // Ignores its signal: it waits for a gate only the test opens, at its end (no timer left).
+    const never = gate()
     const stubborn = async function* () {
       yield { data: 'hello' }
-      await new Promise((resolve) => setTimeout(resolve, 60_000).unref())
+      await never.promise
     }
     const server =
       transport === 'node'
         ? await nodeServer((req, res) => void sendEventStream(req, res, stubborn, { registry }))
         : await webServer((request) => new EventSourceResponse(stubborn, { registry, request }))
-    const reading = readEvents(server.url, { timeout: 5000 })
-    await waitFor(() => registry.size === 1)
-    const started = performance.now()
-    await registry.closeAll({ grace: 150 })
-    expect(performance.now() - started).toBeGreaterThanOrEqual(140)
-    expect((await reading).map((e) => e.data)).toEqual(['hello'])
+    try {
+      const reading = readEvents(server.url, { timeout: 5000 })
+      await waitFor('the stream to open', () => registry.size)
+      const started = performance.now()
+      await registry.closeAll({ grace: 150 })
+      // closeAll waited for the grace: a lower bound, which a slow machine only makes safer
+      // (10 ms below 150 for timer rounding).
+      expect(performance.now() - started).toBeGreaterThanOrEqual(140)
+      expect((await reading).map((e) => e.data)).toEqual(['hello'])
+    } finally {
+      never.open()
+    }
   })
 
-  test('after closeAll new streams end at once with "shutdown", until reset()', async () => {
+  test('once closeAll has settled, new streams start normally: no reset() needed', async () => {
     const registry = new StreamRegistry()
     const closed: CloseReason[] = []
     const server = await serve(registry, false, { onClose: (r: CloseReason) => closed.push(r) })
     await registry.closeAll()
-    const response = await fetch(server.url)
-    expect(response.status).toBe(200)
-    expect(await response.text()).toBe('')
-    expect(closed).toEqual(['shutdown'])
-    registry.reset()
+    expect(registry.closing).toBe(false)
     const events = await readEvents(server.url, { count: 1 })
     expect(events.map((e) => e.data)).toEqual(['hello'])
+    // (A stream that arrives while closeAll runs is refused: test/reliability/restart.test.ts.)
   })
 })
 
 test('registries are independent: no sticky global state', async () => {
   const first = new StreamRegistry()
   const second = new StreamRegistry()
-  await first.closeAll()
+  const closing = first.closeAll()
+  expect(first.closing).toBe(true)
+  expect(second.closing).toBe(false)
   const server = await nodeServer(
     (req, res) => void sendEventStream(req, res, ['ok'], { registry: second }),
   )
   expect((await readEvents(server.url)).map((e) => e.data)).toEqual(['ok'])
-  expect(first.closing).toBe(true)
-  expect(second.closing).toBe(false)
+  expect(await closing).toBe(0)
+  expect(first.closing).toBe(false)
 })
 
 test('closeAll checks its grace', async () => {
@@ -189,7 +195,9 @@ async function spawnFixture(name: string) {
     child.on('exit', (code, signal) => resolve({ code, signal })),
   )
   try {
-    await waitFor(() => /listening \d+/.test(output), 15_000, `${name} listening`)
+    await waitFor(`${name} to print "listening <port>"`, () => /listening \d+/.test(output), {
+      timeout: 15_000,
+    })
   } catch (error) {
     child.kill('SIGKILL')
     throw error
@@ -223,7 +231,7 @@ test('installShutdownHandlers: a signal repeated during an async onDone is ignor
   const { child, output, exited } = await spawnFixture('signal-server-cleanup.ts')
   try {
     child.kill('SIGINT')
-    await waitFor(() => output().includes('cleanup started'), 10_000, 'onDone to start')
+    await waitFor('onDone to start', () => output().includes('cleanup started'))
     // A Ctrl+C that reaches the process twice (from the terminal and from npm): the second
     // arrives while onDone still runs, and must not kill the process halfway.
     child.kill('SIGINT')

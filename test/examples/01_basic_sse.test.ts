@@ -1,9 +1,10 @@
-import { afterEach, expect, test } from 'vitest'
+import { afterEach, expect, test, vi } from 'vitest'
 import { readEvents, readMessages } from '../../src/testing.ts'
 import { OPENING_MESSAGE } from '../helpers/streams.ts'
-import { runExample, stopAllExamples } from './run-example.ts'
+import { EXAMPLE_TEST_TIMEOUT, runExample, stopAllExamples } from './run-example.ts'
 
 afterEach(stopAllExamples)
+vi.setConfig({ testTimeout: EXAMPLE_TEST_TIMEOUT })
 
 test('01_basic_sse: quick start, ranges, every event field, disconnect logging', async () => {
   const example = await runExample('01_basic_sse.ts', { env: { TICK_MS: '10' } })

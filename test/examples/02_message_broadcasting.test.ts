@@ -1,9 +1,11 @@
 import { EventSource } from 'eventsource'
-import { afterEach, expect, test } from 'vitest'
+import { afterEach, expect, test, vi } from 'vitest'
 import { iterateEvents, type SseEvent } from '../../src/testing.ts'
-import { runExample, stopAllExamples } from './run-example.ts'
+import { waitFor } from '../helpers/wait.ts'
+import { EXAMPLE_TEST_TIMEOUT, runExample, stopAllExamples } from './run-example.ts'
 
 afterEach(stopAllExamples)
+vi.setConfig({ testTimeout: EXAMPLE_TEST_TIMEOUT })
 
 async function post(url: string, body: unknown) {
   const response = await fetch(`${url}/send`, { method: 'POST', body: JSON.stringify(body) })
@@ -13,19 +15,20 @@ async function post(url: string, body: unknown) {
   }
 }
 
-async function status(url: string) {
-  return (await (await fetch(`${url}/status`)).json()) as {
-    subscribers: number
-    rooms: Record<string, number>
-  }
+/** Waits until the example's `/status` satisfies `until`; the error shows the last status. */
+function statusUntil(url: string, what: string, until: (status: Status) => boolean) {
+  return waitFor(what, () => status(url), { until })
 }
 
-async function until(predicate: () => boolean | Promise<boolean>, what: string, timeout = 5000) {
-  const start = Date.now()
-  while (!(await predicate())) {
-    if (Date.now() - start > timeout) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
+interface Status {
+  subscribers: number
+  rooms: Record<string, number>
+}
+
+async function status(url: string): Promise<Status> {
+  const response = await fetch(`${url}/status`)
+  if (response.status !== 200) throw new Error(`/status answered ${response.status}`)
+  return (await response.json()) as Status
 }
 
 const messages = (events: SseEvent[]) =>
@@ -37,6 +40,7 @@ test('02_message_broadcasting: every subscriber gets each message; presence foll
 
   // Two real EventSource clients in the same room, one in another room.
   const received: Record<string, string[]> = { a: [], b: [], other: [] }
+  const errors: string[] = []
   const sources = [
     ['a', 'general'],
     ['b', 'general'],
@@ -46,19 +50,20 @@ test('02_message_broadcasting: every subscriber gets each message; presence foll
     source.addEventListener('message', (event) =>
       received[name!]!.push(JSON.parse(event.data).text),
     )
+    // An EventSource reconnects after an error instead of failing: record it, asserted below.
+    source.addEventListener('error', (event) => errors.push(`${name}: ${event.message}`))
     return source
   })
   try {
-    await until(async () => (await status(url)).subscribers === 3, '3 subscribers')
+    await statusUntil(url, '3 subscribers', (s) => s.subscribers === 3)
     expect((await status(url)).rooms).toEqual({ general: 2, random: 1 })
 
     const sent = await post(url, { user: 'ada', text: 'hello, general' })
     expect(sent).toMatchObject({ status: 202, body: { subscribers: 2 } })
     await post(url, { user: 'bob', text: 'hi, random', room: 'random' })
-    await until(
-      () => received.a!.length === 1 && received.b!.length === 1 && received.other!.length === 1,
-      'delivery',
-    )
+    await waitFor('one message for each client', () => received, {
+      until: ({ a, b, other }) => a!.length === 1 && b!.length === 1 && other!.length === 1,
+    })
     expect(received).toEqual({
       a: ['hello, general'],
       b: ['hello, general'],
@@ -66,12 +71,13 @@ test('02_message_broadcasting: every subscriber gets each message; presence foll
     })
 
     sources[1]!.close()
-    await until(async () => (await status(url)).rooms.general === 1, 'presence to drop to 1')
+    await statusUntil(url, 'presence to drop to 1', (s) => s.rooms.general === 1)
     expect((await post(url, { text: 'no user' })).status).toBe(400)
+    expect(errors).toEqual([])
   } finally {
     for (const source of sources) source.close()
   }
-  await until(async () => (await status(url)).subscribers === 0, 'every subscription to end')
+  await statusUntil(url, 'every subscription to end', (s) => s.subscribers === 0)
 })
 
 test('02_message_broadcasting: a client that reconnects with Last-Event-ID misses nothing', async () => {
@@ -89,17 +95,19 @@ test('02_message_broadcasting: a client that reconnects with Last-Event-ID misse
       if (messages(first).length === 2) break
     }
   })()
-  await until(async () => (await status(url)).subscribers === 1, 'the subscriber')
-  await post(url, { user: 'ada', text: 'one' })
-  await post(url, { user: 'ada', text: 'two' })
+  await statusUntil(url, 'the subscriber', (s) => s.subscribers === 1)
+  const one = await post(url, { user: 'ada', text: 'one' })
+  const two = await post(url, { user: 'ada', text: 'two' })
   await reading
-  const lastSeen = first.filter((e) => e.event === 'message').at(-1)!.id!
-  expect(lastSeen).toBeTruthy()
-  await until(async () => (await status(url)).subscribers === 0, 'the disconnect')
+  // The ids the client saw are the ones the server gave the messages it published.
+  const ids = first.filter((e) => e.event === 'message').map((e) => e.id)
+  expect(ids).toEqual([one.body.id, two.body.id])
+  const lastSeen = two.body.id
+  await statusUntil(url, 'the disconnect', (s) => s.subscribers === 0)
 
   // Sent while nobody was connected.
-  await post(url, { user: 'ada', text: 'three' })
-  await post(url, { user: 'ada', text: 'four' })
+  expect((await post(url, { user: 'ada', text: 'three' })).status).toBe(202)
+  expect((await post(url, { user: 'ada', text: 'four' })).status).toBe(202)
 
   const resumed: SseEvent[] = []
   for await (const event of iterateEvents(`${url}/events`, {
@@ -118,7 +126,7 @@ test('02_message_broadcasting: a client that reconnects with Last-Event-ID misse
       if (messages(fresh).length === 1) break
     }
   })()
-  await until(async () => (await status(url)).subscribers === 1, 'the fresh subscriber')
+  await statusUntil(url, 'the fresh subscriber', (s) => s.subscribers === 1)
   await post(url, { user: 'ada', text: 'five' })
   await freshReading
   expect(messages(fresh)).toEqual(['five'])

@@ -1,8 +1,9 @@
-import { afterEach, expect, test } from 'vitest'
+import { afterEach, expect, test, vi } from 'vitest'
 import { readEvents } from '../../src/testing.ts'
-import { runExample, stopAllExamples } from './run-example.ts'
+import { EXAMPLE_TEST_TIMEOUT, runExample, stopAllExamples } from './run-example.ts'
 
 afterEach(stopAllExamples)
+vi.setConfig({ testTimeout: EXAMPLE_TEST_TIMEOUT })
 
 const status = async (url: string) =>
   (await (await fetch(`${url}/status`)).json()) as { open: number; opened: number }

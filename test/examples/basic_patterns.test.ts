@@ -1,9 +1,11 @@
-import { afterEach, expect, test } from 'vitest'
-import { iterateEvents, readEvents, type SseEvent } from '../../src/testing.ts'
-import { waitFor } from '../helpers/servers.ts'
-import { runExample, stopAllExamples } from './run-example.ts'
+import { afterEach, expect, test, vi } from 'vitest'
+import { readEvents } from '../../src/testing.ts'
+import { follow } from '../helpers/streams.ts'
+import { waitFor } from '../helpers/wait.ts'
+import { EXAMPLE_TEST_TIMEOUT, runExample, stopAllExamples } from './run-example.ts'
 
 afterEach(stopAllExamples)
+vi.setConfig({ testTimeout: EXAMPLE_TEST_TIMEOUT })
 
 test('client_disconnect: a disconnect is seen at once, cleaned up, and others go on', async () => {
   const example = await runExample('demonstrations/basic_patterns/client_disconnect.ts', {
@@ -11,17 +13,7 @@ test('client_disconnect: a disconnect is seen at once, cleaned up, and others go
   })
   // The staying client reads until the test is done with it (not a fixed count: on a busy
   // machine it could finish, and leave, before the server's status is read).
-  const stay = new AbortController()
-  const stayed: SseEvent[] = []
-  const staying = (async () => {
-    try {
-      for await (const event of iterateEvents(`${example.url}/events`, { signal: stay.signal })) {
-        stayed.push(event)
-      }
-    } catch (error) {
-      if (!stay.signal.aborted) throw error
-    }
-  })()
+  const stay = follow(`${example.url}/events`)
   await example.waitForLine(/^\+ connection 1 added/)
   const leaving = await readEvents(`${example.url}/events`, { count: 2 })
   expect(leaving.map((e) => e.id)).toEqual(['1', '2'])
@@ -32,11 +24,10 @@ test('client_disconnect: a disconnect is seen at once, cleaned up, and others go
   const status = (await (await fetch(`${example.url}/status`)).json()) as { active: number }
   expect(status.active).toBe(1)
   // The other connection goes on: two more events after the first one left, and at least 8.
-  const atRemoval = stayed.length
-  await waitFor(() => stayed.length >= Math.max(8, atRemoval + 2), 10_000, 'the staying stream')
-  stay.abort()
-  await staying
-  expect(stayed.map((e) => e.id)).toEqual(stayed.map((_, i) => String(i + 1)))
+  const atRemoval = stay.events.length
+  await stay.until('the staying stream to go on', (e) => e.length >= Math.max(8, atRemoval + 2))
+  await stay.stop()
+  expect(stay.events.map((e) => e.id)).toEqual(stay.events.map((_, i) => String(i + 1)))
   await example.waitForLine(/^- connection 1 removed \(disconnect\)/)
 })
 
@@ -44,30 +35,22 @@ test('graceful_shutdown: SIGTERM sends a farewell, ends streams and exits withou
   const example = await runExample('demonstrations/basic_patterns/graceful_shutdown.ts', {
     env: { TICK_MS: '50', GRACE_MS: '2000' },
   })
-  const received: SseEvent[] = []
-  let ended = false
-  const reading = (async () => {
-    for await (const event of iterateEvents(`${example.url}/events`, { timeout: 15_000 })) {
-      received.push(event)
-    }
-    ended = true
-  })()
-  const started = Date.now()
-  while (received.length < 2 && Date.now() - started < 10_000) {
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-  expect(received.length).toBeGreaterThanOrEqual(2)
+  const tab = follow(`${example.url}/events`, { timeout: 15_000 })
+  await tab.until('two events before the signal', (e) => e.length >= 2)
   example.child.kill('SIGTERM')
-  await reading
-  expect(ended).toBe(true)
-  expect(received.at(-1)).toMatchObject({
+  // A clean end of the response (a reset would reject here, with its cause).
+  await tab.ended()
+  expect(tab.events.at(-1)).toMatchObject({
     event: 'shutdown',
     data: 'server is shutting down, goodbye',
   })
-  const exit = await Promise.race([
-    example.exited,
-    new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 8000)),
-  ])
+  // Does not hang: the example's grace is 2 s, so a process still there after the wait's
+  // 10 s deadline is stuck, not slow.
+  let exit: unknown
+  void example.exited.then((result) => {
+    exit = result
+  })
+  await waitFor('the example to exit after SIGTERM', () => exit)
   expect(exit).toEqual({ code: 0, signal: null })
   expect(example.lines).toContain('shutdown complete (open streams: 0); exiting')
 })

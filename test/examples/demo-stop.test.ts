@@ -10,7 +10,7 @@
 
 import { connect } from 'node:net'
 import { afterEach, expect, test } from 'vitest'
-import { iterateEvents, type SseEvent } from '../../src/testing.ts'
+import { follow } from '../helpers/streams.ts'
 import { type RunningExample, runNpmStart, stopAllExamples } from './run-example.ts'
 
 afterEach(stopAllExamples)
@@ -25,14 +25,6 @@ async function within<T>(promise: Promise<T>, ms: number, what: string): Promise
     return await Promise.race([promise, late])
   } finally {
     clearTimeout(timer)
-  }
-}
-
-async function until(predicate: () => boolean, what: string, timeout = 15_000): Promise<void> {
-  const start = Date.now()
-  while (!predicate()) {
-    if (Date.now() - start > timeout) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
   }
 }
 
@@ -67,15 +59,10 @@ test.each(stops)(
     })
     const port = Number(new URL(demo.url).port)
 
-    const events: SseEvent[] = []
-    const reading = (async () => {
-      for await (const event of iterateEvents(`${demo.url}/events`, { timeout: 60_000 })) {
-        events.push(event)
-      }
-      return 'ended cleanly'
-    })().catch((error: unknown) => `failed: ${String(error)}`)
+    const tab = follow(`${demo.url}/events`, { timeout: 60_000 })
+    const { events } = tab
     expect((await fetch(`${demo.url}/job`, { method: 'POST' })).status).toBe(202)
-    await until(() => events.some((e) => e.event === 'job'), 'the job to start')
+    await tab.until('the job to start', (e) => e.some((x) => x.event === 'job'), 15_000)
     const clock = events.find((e) => e.event === 'clock')
     const serverPid = Number(/^pid (\d+)$/.exec(JSON.parse(clock?.data ?? '{}').instance)?.[1])
     expect(serverPid).toBeGreaterThan(0)
@@ -89,8 +76,9 @@ test.each(stops)(
     await demo.waitForLine(/^demo: server closed/, 10_000)
     stop(demo)
 
-    // The open stream got the farewell, then a proper end of the response (not a reset).
-    expect(await within(reading, 10_000, 'the stream to end')).toBe('ended cleanly')
+    // The open stream got the farewell, then a proper end of the response (not a reset, which
+    // rejects here with its cause).
+    await within(tab.ended(), 10_000, 'the stream to end')
     expect(events.at(-1)).toMatchObject({ event: 'shutdown' })
     expect(await within(demo.exited, 10_000, 'npm start to exit')).toEqual({
       code: 0,

@@ -1,35 +1,13 @@
-import { afterEach, expect, test } from 'vitest'
-import { iterateEvents, type SseEvent } from '../../src/testing.ts'
+import { afterEach, expect, test, vi } from 'vitest'
+import type { SseEvent } from '../../src/testing.ts'
 import { startRedis } from '../helpers/redis.ts'
-import { runExample, stopAllExamples } from './run-example.ts'
+import { follow } from '../helpers/streams.ts'
+import { EXAMPLE_TEST_TIMEOUT, runExample, stopAllExamples } from './run-example.ts'
 
 afterEach(stopAllExamples)
+vi.setConfig({ testTimeout: EXAMPLE_TEST_TIMEOUT })
 
 const env = { CLOCK_MS: '100', STATS_MS: '100', JOB_STEP_MS: '5' }
-
-/** Reads `url` until `done` says so, in the background; `stop()` hangs up. */
-function follow(url: string, options: { lastEventId?: string } = {}) {
-  const events: SseEvent[] = []
-  const controller = new AbortController()
-  const reading = (async () => {
-    const stream = iterateEvents(url, { ...options, timeout: 30_000, signal: controller.signal })
-    for await (const event of stream) events.push(event)
-  })().catch(() => {})
-  return {
-    events,
-    async until(predicate: (events: SseEvent[]) => boolean, what: string, timeout = 10_000) {
-      const start = Date.now()
-      while (!predicate(events)) {
-        if (Date.now() - start > timeout) throw new Error(`timed out waiting for ${what}`)
-        await new Promise((resolve) => setTimeout(resolve, 20))
-      }
-    },
-    async stop() {
-      controller.abort()
-      await reading
-    },
-  }
-}
 
 const chats = (events: SseEvent[]) =>
   events.filter((e) => e.event === 'chat').map((e) => JSON.parse(e.data).text as string)
@@ -51,8 +29,8 @@ test('demo server: the page, one stream with clock, stats, chat and job, and res
 
   const tab = follow(`${demo.url}/events`)
   await tab.until(
-    (e) => e.some((x) => x.event === 'clock') && e.some((x) => x.event === 'stats'),
     'clock and stats',
+    (e) => e.some((x) => x.event === 'clock') && e.some((x) => x.event === 'stats'),
   )
   // A page that opens starts with the state so far: nothing yet, at the history's beginning.
   expect(tab.events[0]).toMatchObject({ event: 'snapshot', id: expect.stringMatching(/-0$/) })
@@ -66,13 +44,12 @@ test('demo server: the page, one stream with clock, stats, chat and job, and res
   })
   expect(posted.status).toBe(202)
   expect((await fetch(`${demo.url}/chat`, { method: 'POST', body: '{}' })).status).toBe(400)
-  await tab.until((e) => chats(e).includes('hello'), 'the chat message')
+  await tab.until('the chat message', (e) => chats(e).includes('hello'))
 
   expect((await fetch(`${demo.url}/job`, { method: 'POST' })).status).toBe(202)
   expect((await fetch(`${demo.url}/job`, { method: 'POST' })).status).toBe(409)
-  await tab.until(
-    (e) => e.some((x) => x.event === 'job' && JSON.parse(x.data).percent === 100),
-    'the job to finish',
+  await tab.until('the job to finish', (e) =>
+    e.some((x) => x.event === 'job' && JSON.parse(x.data).percent === 100),
   )
   const progress = tab.events
     .filter((e) => e.event === 'job')
@@ -91,7 +68,7 @@ test('demo server: the page, one stream with clock, stats, chat and job, and res
   // A page that opens now (a new tab, a reload) gets the chat and the finished job at once,
   // positioned at the last event the first tab saw.
   const late = follow(`${demo.url}/events`)
-  await late.until((e) => e.some((x) => x.event === 'snapshot'), 'the snapshot')
+  await late.until('the snapshot', (e) => e.some((x) => x.event === 'snapshot'))
   const snapshot = late.events.find((e) => e.event === 'snapshot')!
   expect(snapshot.id).toBe(lastSeen)
   const state = JSON.parse(snapshot.data)
@@ -101,13 +78,14 @@ test('demo server: the page, one stream with clock, stats, chat and job, and res
   expect(state.job).toMatchObject({ id: lastSeen, percent: 100, stage: 'done' })
   await late.stop()
 
-  await fetch(`${demo.url}/chat`, {
+  const missed = await fetch(`${demo.url}/chat`, {
     method: 'POST',
     body: JSON.stringify({ user: 'ada', text: 'missed' }),
   })
+  expect(missed.status).toBe(202)
   // A tab that resumes gets what it missed, and no snapshot.
   const back = follow(`${demo.url}/events`, { lastEventId: lastSeen })
-  await back.until((e) => chats(e).length > 0, 'the missed message')
+  await back.until('the missed message', (e) => chats(e).length > 0)
   expect(chats(back.events)).toEqual(['missed'])
   expect(back.events.some((e) => e.event === 'snapshot')).toBe(false)
   await back.stop()
@@ -126,7 +104,7 @@ test('demo server: a snapshot keeps the last 100 messages and is consistent with
     if (n % 5 === 0) pages.push(follow(`${demo.url}/events`))
   }
   for (const page of pages) {
-    await page.until((e) => conversation(e).includes('m120'), 'the last message')
+    await page.until('the last message', (e) => conversation(e).includes('m120'))
     const snapshot = page.events.find((e) => e.event === 'snapshot')!
     expect(JSON.parse(snapshot.data).messages.length).toBeLessThanOrEqual(100)
     const seen = conversation(page.events)
@@ -137,7 +115,7 @@ test('demo server: a snapshot keeps the last 100 messages and is consistent with
   // The board's subscription is woken in the same burst as the pages' ones, so once a page has
   // received m120 the board has it too: a snapshot taken now holds exactly the last 100.
   const last = follow(`${demo.url}/events`)
-  await last.until((e) => e.some((x) => x.event === 'snapshot'), 'the snapshot')
+  await last.until('the snapshot', (e) => e.some((x) => x.event === 'snapshot'))
   const kept = JSON.parse(last.events.find((e) => e.event === 'snapshot')!.data).messages
   expect(kept.map((m: { text: string }) => m.text)).toEqual(
     Array.from({ length: 100 }, (_, i) => `m${21 + i}`),
@@ -158,7 +136,7 @@ test('demo server with REDIS_URL: two processes share the chat, the job and resu
       runExample('demo/server.ts', { env: redisEnv }),
     ])
     const tab = follow(`${a!.url}/events`)
-    await tab.until((e) => e.some((x) => x.event === 'stats'), 'stats from A')
+    await tab.until('stats from A', (e) => e.some((x) => x.event === 'stats'))
     expect(JSON.parse(tab.events.find((e) => e.event === 'stats')!.data).redis).toBe(true)
 
     // Posted to B, received by a tab on A. The tab started from its snapshot's position, so
@@ -166,11 +144,10 @@ test('demo server with REDIS_URL: two processes share the chat, the job and resu
     const post = (url: string, text: string) =>
       fetch(`${url}/chat`, { method: 'POST', body: JSON.stringify({ user: 'ada', text }) })
     expect((await post(b!.url, 'via B')).status).toBe(202)
-    await tab.until((e) => chats(e).includes('via B'), 'the message published on B')
+    await tab.until('the message published on B', (e) => chats(e).includes('via B'))
     expect((await fetch(`${b!.url}/job`, { method: 'POST' })).status).toBe(202)
-    await tab.until(
-      (e) => e.some((x) => x.event === 'job' && JSON.parse(x.data).percent === 100),
-      'the job run by B',
+    await tab.until('the job run by B', (e) =>
+      e.some((x) => x.event === 'job' && JSON.parse(x.data).percent === 100),
     )
     const lastSeen = tab.events.filter((e) => e.id !== undefined).at(-1)!.id!
     await tab.stop()
@@ -178,9 +155,8 @@ test('demo server with REDIS_URL: two processes share the chat, the job and resu
     // A page opening on either process starts from the same state.
     for (const demo of [a!, b!]) {
       const page = follow(`${demo.url}/events`)
-      await page.until(
-        (e) => e.some((x) => x.event === 'snapshot' && x.id === lastSeen),
-        `a snapshot at ${lastSeen} from ${demo.url}`,
+      await page.until(`a snapshot at ${lastSeen} from ${demo.url}`, (e) =>
+        e.some((x) => x.event === 'snapshot' && x.id === lastSeen),
       )
       const state = JSON.parse(page.events.find((e) => e.event === 'snapshot')!.data)
       expect(state.messages.map((m: { text: string }) => m.text)).toEqual(['via B'])
@@ -189,9 +165,9 @@ test('demo server with REDIS_URL: two processes share the chat, the job and resu
     }
 
     // The tab comes back on the other process and resumes from the shared history.
-    await post(a!.url, 'missed, sent to A')
+    expect((await post(a!.url, 'missed, sent to A')).status).toBe(202)
     const back = follow(`${b!.url}/events`, { lastEventId: lastSeen })
-    await back.until((e) => chats(e).length > 0, 'the missed message, on B')
+    await back.until('the missed message, on B', (e) => chats(e).length > 0)
     expect(chats(back.events)).toEqual(['missed, sent to A'])
     expect(back.events.some((e) => e.event === 'oven-reset')).toBe(false)
     await back.stop()

@@ -2,16 +2,113 @@
 
 import { connect, type Socket } from 'node:net'
 import { expect } from 'vitest'
-import { iterateMessages, type SseMessage } from '../../src/testing.ts'
+import {
+  iterateEvents,
+  iterateMessages,
+  type SseEvent,
+  type SseMessage,
+} from '../../src/testing.ts'
+import { waitFor } from './wait.ts'
 
-/** Collects every message a stream sends during `ms` milliseconds, then disconnects. */
+/**
+ * Collects every message a stream sends in the `ms` milliseconds after its opening frame
+ * arrived, then disconnects. The window starts with the opening, not with the request, so a
+ * slow connection on a busy machine does not eat into it.
+ */
 export async function collectFor(url: string, ms: number): Promise<SseMessage[]> {
   const out: SseMessage[] = []
-  const signal = AbortSignal.timeout(ms)
-  for await (const message of iterateMessages(url, { signal, timeout: ms + 5000 })) {
-    out.push(message)
+  const controller = new AbortController()
+  let timer: ReturnType<typeof setTimeout> | undefined
+  try {
+    // The deadline covers the connection too: it is the longest the whole read may take.
+    for await (const message of iterateMessages(url, {
+      signal: controller.signal,
+      timeout: ms + 10_000,
+    })) {
+      out.push(message)
+      timer ??= setTimeout(() => controller.abort(), ms)
+    }
+  } finally {
+    clearTimeout(timer)
   }
   return out
+}
+
+/** A stream read in the background while a test acts; see {@link follow}. */
+export interface Follower {
+  /** Every event received so far. */
+  readonly events: SseEvent[]
+  /**
+   * Waits until `predicate` holds for the events so far. Fails at once, with the stream's own
+   * error as the cause, if the stream failed, or ended before the predicate held; on the
+   * deadline the error names `what` and how many events had come.
+   */
+  until(what: string, predicate: (events: SseEvent[]) => boolean, timeout?: number): Promise<void>
+  /** Resolves once the stream has ended by itself; rejects with its error if it failed. */
+  ended(): Promise<void>
+  /** Hangs up; rejects with the stream's error if it had failed before. */
+  stop(): Promise<void>
+}
+
+/**
+ * Reads `url` in the background until the stream ends or {@link Follower.stop} hangs up. Its
+ * error is kept and reported by every later wait, never swallowed. `timeout` bounds the whole
+ * read (default 30 s).
+ */
+export function follow(
+  url: string,
+  options: { lastEventId?: string; timeout?: number } = {},
+): Follower {
+  const events: SseEvent[] = []
+  const controller = new AbortController()
+  const state: { failure: unknown; failed: boolean; ended: boolean } = {
+    failure: undefined,
+    failed: false,
+    ended: false,
+  }
+  const reading = (async () => {
+    try {
+      const stream = iterateEvents(url, {
+        ...options,
+        timeout: options.timeout ?? 30_000,
+        signal: controller.signal,
+      })
+      for await (const event of stream) events.push(event)
+    } catch (error) {
+      state.failure = error
+      state.failed = true
+    } finally {
+      state.ended = true
+    }
+  })()
+  const settled = async () => {
+    await reading
+    if (state.failed) throw state.failure
+  }
+  return {
+    events,
+    async until(what, predicate, timeout) {
+      const read = () => {
+        if (state.failed) throw state.failure
+        const met = predicate(events)
+        if (!met && state.ended) {
+          throw new Error(`the stream ended after ${events.length} events: ${show(events)}`)
+        }
+        return { met, received: events.length, last: events.at(-1) }
+      }
+      await waitFor(what, read, { until: (seen) => seen.met, ...(timeout ? { timeout } : {}) })
+    },
+    ended: settled,
+    async stop() {
+      controller.abort()
+      await settled()
+    },
+  }
+}
+
+/** The last few events, for an error message. */
+function show(events: SseEvent[]): string {
+  return JSON.stringify(events.slice(-3).map(({ event, id, data }) => ({ event, id, data })))
 }
 
 /** A promise with its resolve function, to hold a source at a point the test controls. */
@@ -43,6 +140,16 @@ export function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<voi
 }
 
 /**
+ * Resolves when `signal` aborts (at once if it already has): for a source that idles until its
+ * stream ends and then finishes normally. Unlike `sleepUnlessAborted(60_000, signal)` with a
+ * `.catch(() => {})`, it has no timer and no catch-all that could hide another error.
+ */
+export function untilAborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve()
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
+}
+
+/**
  * Opens a raw TCP connection, sends a GET, and never reads: a client that stopped reading.
  * Returns the socket (paused) so the test can destroy it.
  */
@@ -54,6 +161,8 @@ export function stalledClient(port: number, path = '/'): Promise<Socket> {
       resolve(socket)
     })
     socket.setNoDelay(true)
+    // After it connected, an error is the server dropping the stalled client: what tests of it
+    // expect, and assert on the server side.
     socket.on('error', () => {})
     socket.once('error', reject)
   })

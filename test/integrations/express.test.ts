@@ -9,9 +9,10 @@ import compression from 'compression'
 import express, { type NextFunction, type Request, type Response } from 'express'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { sendEventStream } from '../../src/node.ts'
+import { waitFor } from '../helpers/wait.ts'
 import { http1Client } from './fixtures/clients.ts'
 import { createScenario, FAIL_MESSAGE, PRESET_HEADERS } from './fixtures/scenario.ts'
-import { sseScenarios, type Target, until } from './fixtures/suite.ts'
+import { sseScenarios, type Target } from './fixtures/suite.ts'
 
 const scenario = createScenario()
 let server: Server
@@ -106,11 +107,11 @@ describe('Express 5 behind compression', () => {
       })
       // /gzip sends two events and then nothing: without a flush they would sit in the
       // compressor forever.
-      await until(() => text.includes('id: 2'), 'both events decompressed')
+      await waitFor('both events decompressed', () => text, { until: (t) => t.includes('id: 2') })
       expect(text).toContain('event: greeting')
     } finally {
       response.close()
     }
-    await until(() => scenario.state().open === 0, 'the source finished')
+    await waitFor('the source finished', () => scenario.state().open, { until: (n) => n === 0 })
   })
 })

@@ -9,9 +9,10 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { ovenSse } from '../../src/fastify.ts'
 import { ConnectionLimiter, StreamRegistry } from '../../src/index.ts'
 import { readEvents } from '../../src/testing.ts'
+import { waitFor } from '../helpers/wait.ts'
 import { http1Client } from './fixtures/clients.ts'
 import { createScenario, FAIL_MESSAGE, PRESET_HEADERS } from './fixtures/scenario.ts'
-import { sseScenarios, type Target, until } from './fixtures/suite.ts'
+import { sseScenarios, type Target } from './fixtures/suite.ts'
 
 const scenario = createScenario()
 let app: FastifyInstance
@@ -123,9 +124,8 @@ describe('Fastify 5 with @fastify/compress', () => {
     logs.length = 0
     const events = await readEvents(`${target.base}/breaks`)
     expect(events.map((event) => event.data)).toEqual(['first'])
-    await until(
-      () => logs.some((line) => line.msg === 'request completed' && line.reqId !== undefined),
-      'the request completed log line',
+    await waitFor('the request completed log line', () =>
+      logs.some((line) => line.msg === 'request completed' && line.reqId !== undefined),
     )
     const failure = logs.find((line) => line.msg === 'oven-sse: event stream failed')
     expect(failure).toMatchObject({ level: 50, err: { message: 'broken mid-stream' } })
@@ -167,10 +167,11 @@ describe('Fastify 5 with @fastify/compress', () => {
       const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`
       // The server ends it: the response finishes, Fastify runs onResponse and logs.
       await readEvents(`${base}/done`)
-      await until(() => hooks.includes('onResponse /done'), 'onResponse for /done')
-      await until(
-        () => lines.some((line) => line.msg === 'request completed'),
-        "Fastify's request completed line",
+      await waitFor('onResponse for /done', () => hooks, {
+        until: (seen) => seen.includes('onResponse /done'),
+      })
+      await waitFor("Fastify's request completed line", () =>
+        lines.some((line) => line.msg === 'request completed'),
       )
       // The client goes away — the common case: the response never finishes, so Fastify runs
       // onRequestAbort (not onResponse), and the plugin logs the end as Fastify does for its
@@ -178,11 +179,14 @@ describe('Fastify 5 with @fastify/compress', () => {
       const response = await http1Client().raw(`${base}/quiet`)
       await new Promise((resolve) => response.body.once('data', resolve))
       response.close()
-      await until(() => reasons.includes('disconnect'), 'the stream to end')
-      await until(() => hooks.includes('onRequestAbort /quiet'), 'onRequestAbort for /quiet')
-      await until(
-        () => lines.some((line) => line.msg === 'stream closed prematurely'),
-        'a log line for the stream the client closed',
+      await waitFor('the stream to end', () => reasons, {
+        until: (seen) => seen.includes('disconnect'),
+      })
+      await waitFor('onRequestAbort for /quiet', () => hooks, {
+        until: (seen) => seen.includes('onRequestAbort /quiet'),
+      })
+      await waitFor('a log line for the stream the client closed', () =>
+        lines.some((line) => line.msg === 'stream closed prematurely'),
       )
       const line = lines.find((entry) => entry.msg === 'stream closed prematurely')
       const started = lines.find(
@@ -216,7 +220,7 @@ describe('Fastify 5 with @fastify/compress', () => {
     const address = other.server.address()
     const port = typeof address === 'object' && address ? address.port : 0
     const reading = readEvents(`http://127.0.0.1:${port}/events`, { timeout: 10_000 })
-    await until(() => registry.size === 1, 'the stream registered')
+    await waitFor('the stream registered', () => registry.size, { until: (n) => n === 1 })
     await other.close()
     expect((await reading).map((event) => event.data)).toEqual(['hello'])
     expect(finished).toBe(true)
@@ -237,7 +241,7 @@ describe('Fastify 5 with @fastify/compress', () => {
     } finally {
       first.close()
     }
-    await until(() => scenario.state().open === 0, 'the sources finished')
+    await waitFor('the sources finished', () => scenario.state().open, { until: (n) => n === 0 })
     // No "Reply was already sent" or other complaint from Fastify.
     expect(logs.filter((line) => (line.level as number) >= 40)).toEqual([])
   })

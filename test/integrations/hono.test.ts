@@ -11,9 +11,10 @@ import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest'
 import { sse } from '../../src/hono.ts'
 import { requestAcceptsEventStream } from '../../src/index.ts'
 import { readEvents } from '../../src/testing.ts'
+import { waitFor } from '../helpers/wait.ts'
 import { http1Client } from './fixtures/clients.ts'
 import { createScenario, FAIL_MESSAGE, PRESET_HEADERS } from './fixtures/scenario.ts'
-import { sseScenarios, type Target, until } from './fixtures/suite.ts'
+import { sseScenarios, type Target } from './fixtures/suite.ts'
 
 const scenario = createScenario()
 let server: Server
@@ -123,7 +124,7 @@ describe('Hono on @hono/node-server with compress()', () => {
         text += chunk.toString('utf8')
       })
       lateGate.resolve()
-      await until(() => text.includes('data: late'), 'the late event')
+      await waitFor('the late event', () => text, { until: (t) => t.includes('data: late') })
     } finally {
       response.close()
     }

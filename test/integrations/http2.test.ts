@@ -20,9 +20,10 @@ import { join } from 'node:path'
 import { EventSource } from 'eventsource'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { type Content, sendEventStream } from '../../src/node.ts'
+import { waitFor } from '../helpers/wait.ts'
 import { type Client, http2Client } from './fixtures/clients.ts'
 import { createScenario, FAIL_MESSAGE, PRESET_HEADERS, type Scenario } from './fixtures/scenario.ts'
-import { sseScenarios, type Target, until } from './fixtures/suite.ts'
+import { sseScenarios, type Target } from './fixtures/suite.ts'
 
 type Server = Http2Server | Http2SecureServer
 
@@ -97,12 +98,12 @@ async function manyStreams(running: Running, client: Client, count: number) {
       source.addEventListener('message', () => received++)
       sources.push(source)
     }
-    await until(() => received === count, `${count} unicode events`)
+    await waitFor(`${count} unicode events`, () => received, { until: (n) => n === count })
     expect(scenario.state().open).toBe(count)
   } finally {
     for (const source of sources) source.close()
   }
-  await until(() => scenario.state().open === 0, 'every source finished')
+  await waitFor('every source finished', () => scenario.state().open, { until: (n) => n === 0 })
   // All of them went over the client's one connection.
   expect(running.sessions - sessionsBefore).toBeLessThanOrEqual(1)
 }

@@ -8,9 +8,10 @@ import Koa from 'koa'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { sse } from '../../src/koa.ts'
 import { readEvents } from '../../src/testing.ts'
+import { waitFor } from '../helpers/wait.ts'
 import { http1Client } from './fixtures/clients.ts'
 import { createScenario, FAIL_MESSAGE, PRESET_HEADERS } from './fixtures/scenario.ts'
-import { sseScenarios, type Target, until } from './fixtures/suite.ts'
+import { sseScenarios, type Target } from './fixtures/suite.ts'
 
 const scenario = createScenario()
 let server: Server
@@ -109,7 +110,7 @@ describe('Koa 3', () => {
     appErrors.length = 0
     const events = await readEvents(`${target.base}/breaks`)
     expect(events.map((event) => event.data)).toEqual(['first'])
-    await until(() => appErrors.length === 1, 'the app error event')
+    await waitFor('the app error event', () => appErrors.length, { until: (n) => n === 1 })
     expect(appErrors[0]?.message).toBe('broken mid-stream')
   })
 

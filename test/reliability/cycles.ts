@@ -72,16 +72,6 @@ function content(moment: string) {
   }
 }
 
-/** What a run observed. */
-export interface CycleReport {
-  started: number
-  closes: Map<number, CloseReason[]>
-  reasons: Record<string, number>
-  limiter: ConnectionLimiter<unknown>
-  registry: StreamRegistry
-  warnings: string[]
-}
-
 /** A server whose streams record every onClose call per request number. */
 export async function cycleServer(transport: 'node' | 'web') {
   const registry = new StreamRegistry()
@@ -94,17 +84,23 @@ export async function cycleServer(transport: 'node' | 'web') {
       new URL((request as { url: string }).url, 'http://x').searchParams.get('m') ?? '',
   })
   const closes = new Map<number, CloseReason[]>()
-  const counters = { started: 0 }
+  // Every error a stream reports, and every rejection of sendEventStream: the run checks them.
+  const errors: unknown[] = []
+  const late: Array<{ n: number; reason: CloseReason }> = []
   const optionsFor = (n: number, moment: string) => {
-    counters.started++
     closes.set(n, [])
     return shortDurations({
       registry,
       limit: limiter,
       ping: moment === 'during-ping' ? 5 : 1000,
       sendTimeout: moment === 'send-timeout' || moment === 'in-send-timeout' ? 60 : 0,
-      onError: () => {},
-      onClose: (reason: CloseReason) => closes.get(n)?.push(reason),
+      onError: (error: unknown) => errors.push(error),
+      onClose: (reason: CloseReason) => {
+        const list = closes.get(n)
+        // Once a run's closes are checked and cleared, any onClose is a late, second one.
+        if (list) list.push(reason)
+        else late.push({ n, reason })
+      },
     })
   }
   const parse = (url: string) => {
@@ -115,7 +111,9 @@ export async function cycleServer(transport: 'node' | 'web') {
   if (transport === 'node') {
     server = await nodeServer((req: IncomingMessage, res: ServerResponse) => {
       const { n, moment } = parse(req.url ?? '/')
-      void sendEventStream(req, res, content(moment), optionsFor(n, moment)).catch(() => {})
+      sendEventStream(req, res, content(moment), optionsFor(n, moment)).catch((error: unknown) =>
+        errors.push(error),
+      )
     })
   } else {
     server = await webServer((request) => {
@@ -125,11 +123,28 @@ export async function cycleServer(transport: 'node' | 'web') {
   }
   // Many short-lived sockets: do not let keep-alive hold them.
   server.server.keepAliveTimeout = 100
-  return { server, registry, limiter, closes, counters }
+  return { server, registry, limiter, closes, errors, late }
 }
 
-/** One client, leaving at `moment`. Resolves once the client side is done. */
-async function cycle(server: TestServer, n: number, moment: Moment, rand: () => number) {
+/** The moments whose client waits for the response head before it leaves. */
+const WAITS_FOR_HEAD: ReadonlySet<Moment> = new Set([
+  'after-head',
+  'mid-event',
+  'during-ping',
+  'done',
+  'error',
+])
+
+/**
+ * One client, leaving at `moment`. Resolves once the client side is done, with whether the
+ * client saw a response head (a 200, or a 503 from the per-moment limit).
+ */
+async function cycle(
+  server: TestServer,
+  n: number,
+  moment: Moment,
+  rand: () => number,
+): Promise<boolean> {
   const path = `/?n=${n}&m=${moment}`
   switch (moment) {
     case 'before-head': {
@@ -145,18 +160,20 @@ async function cycle(server: TestServer, n: number, moment: Moment, rand: () => 
             Math.floor(rand() * 3),
           )
         })
+        // The server may reset the connection it was reading: that is this moment's point.
         socket.on('error', () => resolve())
       })
-      return
+      return false
     }
     case 'slow-open': {
       // The content function is still awaiting when the client leaves.
       const socket = connect({ port: server.port, host: '127.0.0.1' })
+      // As above: an error on a socket this client is abandoning is the scenario, not a fault.
       socket.on('error', () => {})
       socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`)
       await delay(5 + Math.floor(rand() * 15))
       socket.destroy()
-      return
+      return false
     }
     case 'in-send-timeout':
     case 'send-timeout': {
@@ -164,18 +181,19 @@ async function cycle(server: TestServer, n: number, moment: Moment, rand: () => 
       // Leave before the 60 ms send timeout fires, or well after it.
       await delay(moment === 'in-send-timeout' ? 20 + Math.floor(rand() * 30) : 150)
       socket.destroy()
-      return
+      return false
     }
     default: {
-      const stream = await openStream(`${server.url}${path}`).catch(() => undefined)
-      if (!stream) return
+      // Nothing is abandoned before the head here: a failure to get one is a fault, and fails
+      // the run with its cause.
+      const stream = await openStream(`${server.url}${path}`)
       if (moment === 'after-head') {
         stream.destroy()
-        return
+        return true
       }
       if (moment === 'done' || moment === 'error') {
         await stream.ended
-        return
+        return true
       }
       const wanted = moment === 'during-ping' ? ': ping' : 'data: x'
       await new Promise<void>((resolve) => {
@@ -190,21 +208,33 @@ async function cycle(server: TestServer, n: number, moment: Moment, rand: () => 
         void stream.ended.then(() => resolve())
       })
       stream.destroy()
+      return true
     }
   }
 }
 
+/** What {@link runCycles} saw from the client side. */
+export interface CycleRun {
+  /** How many cycles of each moment ran. */
+  tally: Record<Moment, number>
+  /** The request numbers whose client saw a response head: each must have reached the server. */
+  heads: number[]
+  /** How many cycles had a moment that waits for the head: `heads` must be that many. */
+  waitedForHead: number
+}
+
 /**
- * Runs `count` cycles, `concurrency` at a time, with moments drawn from `seed`. Returns how many
- * cycles of each moment ran.
+ * Runs `count` cycles, `concurrency` at a time, with moments drawn from `seed`.
  */
 export async function runCycles(
   server: TestServer,
   count: number,
   options: { seed: number; concurrency: number; firstId?: number },
-): Promise<Record<Moment, number>> {
+): Promise<CycleRun> {
   const rand = random(options.seed)
   const tally = Object.fromEntries(MOMENTS.map((m) => [m, 0])) as Record<Moment, number>
+  const heads: number[] = []
+  let waitedForHead = 0
   let next = 0
   const first = options.firstId ?? 0
   const worker = async () => {
@@ -212,9 +242,10 @@ export async function runCycles(
       const n = first + next++
       const moment = MOMENTS[Math.floor(rand() * MOMENTS.length)]!
       tally[moment]++
-      await cycle(server, n, moment, rand)
+      if (WAITS_FOR_HEAD.has(moment)) waitedForHead++
+      if (await cycle(server, n, moment, rand)) heads.push(n)
     }
   }
   await Promise.all(Array.from({ length: options.concurrency }, worker))
-  return tally
+  return { tally, heads, waitedForHead }
 }

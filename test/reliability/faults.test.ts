@@ -5,7 +5,7 @@
  */
 
 import { setTimeout as delay } from 'node:timers/promises'
-import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest'
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest'
 import {
   type CloseReason,
   type Content,
@@ -16,30 +16,34 @@ import {
 import { sendEventStream } from '../../src/node.ts'
 import { shortDurations } from '../../src/testing.ts'
 import { closeAllServers, nodeServer, webServer } from '../helpers/servers.ts'
-import { openStream, until } from './support.ts'
+import { waitFor } from '../helpers/wait.ts'
+import { openStream, unlessAborted } from './support.ts'
 
 const SECRET = 'internal-secret-4f2a'
 
-const unhandled: unknown[] = []
+// Unhandled rejections and uncaught exceptions are captured per test and fail that test (in its
+// afterEach, which vitest reports under the test's name): one stray rejection fails the test
+// it happened in, not every later one. Between tests, vitest's own handlers report them.
+let unhandled: unknown[] = []
 const onUnhandled = (error: unknown) => unhandled.push(error)
-beforeAll(() => {
+beforeEach(() => {
+  unhandled = []
   process.on('unhandledRejection', onUnhandled)
   process.on('uncaughtException', onUnhandled)
 })
-afterAll(() => {
+afterEach(async () => {
   process.off('unhandledRejection', onUnhandled)
   process.off('uncaughtException', onUnhandled)
-})
-afterEach(async () => {
   await closeAllServers()
   vi.restoreAllMocks()
+  expect(unhandled, 'unhandled rejections and uncaught exceptions in this test').toEqual([])
 })
 
 /** A healthy stream beside the faulty one: it must keep flowing. */
 async function* ticker({ signal }: { signal: AbortSignal }) {
   for (let i = 0; !signal.aborted; i++) {
     yield { id: String(i), data: `tick ${i}` }
-    await delay(20, undefined, { signal }).catch(() => {})
+    await delay(20, undefined, { signal }).catch(unlessAborted(signal))
   }
 }
 
@@ -53,6 +57,8 @@ interface Fault {
   end: 'end' | 'close'
   /** Whether the first event is produced before the fault strikes. */
   first?: false
+  /** The one error onError must hear: its message. */
+  error: RegExp
 }
 
 function boom(where: string): Error {
@@ -62,6 +68,7 @@ function boom(where: string): Error {
 const faults: Fault[] = [
   {
     name: 'a source that throws mid-stream',
+    error: /source failed/,
     content: async function* () {
       yield 'first'
       throw boom('source')
@@ -72,6 +79,7 @@ const faults: Fault[] = [
   },
   {
     name: 'a sync iterable that throws',
+    error: /iterable failed/,
     content: () =>
       (function* () {
         yield 'first'
@@ -83,6 +91,7 @@ const faults: Fault[] = [
   },
   {
     name: 'a ReadableStream that errors',
+    error: /readable failed/,
     content: () => {
       let pulls = 0
       return new ReadableStream({
@@ -98,9 +107,10 @@ const faults: Fault[] = [
   },
   {
     name: 'a pingMessage that throws',
+    error: /pingMessage failed/,
     content: async function* ({ signal }) {
       yield 'first'
-      await delay(5000, undefined, { signal }).catch(() => {})
+      await delay(5000, undefined, { signal }).catch(unlessAborted(signal))
     },
     options: shortDurations({
       ping: 30,
@@ -113,9 +123,10 @@ const faults: Fault[] = [
   },
   {
     name: 'a pingMessage that returns an invalid item',
+    error: /Invalid event field "event": expected a single line/,
     content: async function* ({ signal }) {
       yield 'first'
-      await delay(5000, undefined, { signal }).catch(() => {})
+      await delay(5000, undefined, { signal }).catch(unlessAborted(signal))
     },
     options: shortDurations({ ping: 30, pingMessage: () => ({ event: `x\ndata: ${SECRET}` }) }),
     reason: 'error',
@@ -123,6 +134,7 @@ const faults: Fault[] = [
   },
   {
     name: 'a dataSender that throws synchronously',
+    error: /dataSender failed/,
     // It fails as the stream starts, before the source is pulled: nothing is sent.
     first: false,
     content: ['first'],
@@ -136,9 +148,10 @@ const faults: Fault[] = [
   },
   {
     name: 'a dataSender that rejects later',
+    error: /dataSender failed/,
     content: async function* ({ signal }) {
       yield 'first'
-      await delay(5000, undefined, { signal }).catch(() => {})
+      await delay(5000, undefined, { signal }).catch(unlessAborted(signal))
     },
     options: {
       dataSender: async () => {
@@ -151,6 +164,7 @@ const faults: Fault[] = [
   },
   {
     name: 'a serializer that throws',
+    error: /serialize failed/,
     content: ['first', { data: { n: 1 } }, 'never'],
     options: {
       serialize: () => {
@@ -162,6 +176,7 @@ const faults: Fault[] = [
   },
   {
     name: 'a serializer that returns a non-string',
+    error: /the serializer returned number 42/,
     content: ['first', { data: { n: 1 } }],
     options: { serialize: () => 42 as unknown as string },
     reason: 'error',
@@ -169,6 +184,7 @@ const faults: Fault[] = [
   },
   {
     name: 'an event with an injected id',
+    error: /Invalid event field "id"/,
     content: ['first', { id: `1\ndata: ${SECRET}`, data: 'x' }],
     options: {},
     reason: 'error',
@@ -176,6 +192,7 @@ const faults: Fault[] = [
   },
   {
     name: 'an item of the wrong type',
+    error: /Invalid content item: .* received number 42/,
     content: ['first', 42 as unknown as string],
     options: {},
     reason: 'error',
@@ -226,23 +243,26 @@ for (const transport of ['node', 'web'] as const) {
         expect(faulty.res.statusCode).toBe(200)
         const how = await faulty.ended
         expect(how).toBe(fault.end)
-        await until(() => closes.some((c) => c.path === '/faulty'), 5000, 'faulty stream closed')
+        await waitFor('faulty stream closed', () => closes.some((c) => c.path === '/faulty'))
         expect(closes.filter((c) => c.path === '/faulty')).toEqual([
           { path: '/faulty', reason: fault.reason },
         ])
         // The client got what was produced before the fault, and not one word of the error.
-        if (fault.first !== false) expect(faulty.text()).toContain('data: first')
+        if (fault.first === false) expect(faulty.text()).not.toContain('data: first')
+        else expect(faulty.text()).toContain('data: first')
         expect(faulty.text()).not.toContain(SECRET)
         expect(faulty.text()).not.toMatch(/error|Error|stack/)
         expect(errors).toHaveLength(1)
+        expect((errors[0] as Error).message).toMatch(fault.error)
 
         // The healthy stream is still flowing after the fault.
         const before = healthy.text().length
-        await until(() => healthy.text().length > before + 30, 5000, 'healthy stream flows on')
+        await waitFor('healthy stream flows on', () => healthy.text().length, {
+          until: (n) => n > before + 30,
+        })
         expect(healthy.res.complete).toBe(false)
         healthy.destroy()
-        await until(() => registry.size === 0, 5000, 'registry empty')
-        expect(unhandled).toEqual([])
+        await waitFor('registry empty', () => registry.size, { until: (n) => n === 0 })
       },
     )
   })
@@ -266,10 +286,9 @@ describe('faults in hooks', () => {
       const stream = await openStream(server.url)
       expect(await stream.ended).toBe('end')
     }
-    await until(() => errors.length === 3, 5000, 'three onClose errors')
+    await waitFor('three onClose errors', () => errors.length, { until: (n) => n === 3 })
     expect(closes).toBe(3)
     expect((errors[0] as Error).message).toContain('onClose failed')
-    expect(unhandled).toEqual([])
   })
 
   test('an onError that throws is logged with the original error, never thrown', async () => {
@@ -292,11 +311,10 @@ describe('faults in hooks', () => {
     })
     const stream = await openStream(server.url)
     expect(await stream.ended).toBe('end')
-    await until(() => logged.mock.calls.length >= 2, 5000, 'both errors logged')
+    await waitFor('both errors logged', () => logged.mock.calls.length, { until: (n) => n >= 2 })
     const text = logged.mock.calls.map((call) => String(call[1])).join('\n')
     expect(text).toContain('onError failed')
     expect(text).toContain('source failed')
-    expect(unhandled).toEqual([])
   })
 
   test('without onError, a failure is logged by default and the stream still ends cleanly', async () => {
@@ -314,7 +332,7 @@ describe('faults in hooks', () => {
     })
     const stream = await openStream(server.url)
     expect(await stream.ended).toBe('end')
-    await until(() => logged.mock.calls.length >= 1, 5000, 'error logged')
+    await waitFor('error logged', () => logged.mock.calls.length, { until: (n) => n >= 1 })
     expect(String(logged.mock.calls[0]?.[1])).toContain('source failed')
     expect(stream.text()).not.toContain(SECRET)
   })
@@ -334,11 +352,12 @@ describe('faults in hooks', () => {
       })
     })
     const stream = await openStream(server.url)
-    await until(() => stream.text().includes('tick 1'), 5000, 'stream flowing')
+    await waitFor('stream flowing', () => stream.text().includes('tick 1'))
     await registry.closeAll({ grace: 50 })
     expect(await stream.ended).toBe('end')
     expect(closes).toEqual(['shutdown'])
     expect(errors).toHaveLength(1)
+    expect((errors[0] as Error).message).toContain('onShutdown failed')
   })
 
   test('a source whose cleanup throws on disconnect is reported, not thrown', async () => {
@@ -367,11 +386,10 @@ describe('faults in hooks', () => {
       )
     })
     const stream = await openStream(server.url)
-    await until(() => stream.text().includes('data: x'), 5000, 'first event')
+    await waitFor('first event', () => stream.text().includes('data: x'))
     stream.destroy()
-    await until(() => errors.length === 1, 5000, 'cleanup error reported')
+    await waitFor('cleanup error reported', () => errors.length, { until: (n) => n === 1 })
     expect(closes).toEqual(['disconnect'])
     expect((errors[0] as Error).message).toContain('finally failed')
-    expect(unhandled).toEqual([])
   })
 })

@@ -60,7 +60,7 @@ function parse(text: string) {
 function throwsOnly(
   codes: SseErrorCode[],
   fn: () => unknown,
-): { ok: true; value: unknown } | { ok: false } {
+): { ok: true; value: unknown } | { ok: false; code: SseErrorCode } {
   try {
     return { ok: true, value: fn() }
   } catch (error) {
@@ -70,7 +70,7 @@ function throwsOnly(
       })
     }
     expect(error.message.length).toBeLessThan(600)
-    return { ok: false }
+    return { ok: false, code: error.code }
   }
 }
 
@@ -96,18 +96,55 @@ const wireText = fc.oneof(
   fc.array(wireChar, { maxLength: 12 }).map((parts) => parts.join('')),
 )
 const sep = fc.constantFrom('\r\n', '\n', '\r' as const)
+/**
+ * Mostly a value the field can carry (`valid`), sometimes anything at all: so that the
+ * faithful-encoding checks run on most inputs instead of only on the few that happen to be
+ * valid in every field at once.
+ */
+const mostly = <T>(valid: fc.Arbitrary<T>, hostile: fc.Arbitrary<unknown>) =>
+  fc.oneof({ arbitrary: valid, weight: 6 }, { arbitrary: hostile, weight: 1 })
+/** Wire text without the characters an event name or id may not hold (line breaks, NUL). */
+const fieldText = wireText.map((text) => text.replace(/[\r\n\0]/g, ''))
+
+/**
+ * Whether the wire can carry `init` as given, by the documented rules: text fields are
+ * well-formed Unicode; an event name or id holds no line break (an id no NUL either); retry is
+ * whole milliseconds a timer can wait. Only string fields are judged; other values may be
+ * refused or serialized, and are not counted here.
+ */
+function acceptable(init: Record<string, unknown>): boolean {
+  const text = (value: unknown) =>
+    value === undefined || (typeof value === 'string' && value.isWellFormed())
+  const { data, event, id, retry, comment } = init
+  return (
+    text(data) &&
+    text(comment) &&
+    text(event) &&
+    text(id) &&
+    !/[\r\n]/.test((event as string | undefined) ?? '') &&
+    !/[\r\n\0]/.test((id as string | undefined) ?? '') &&
+    (retry === undefined ||
+      (typeof retry === 'number' && Number.isInteger(retry) && retry >= 0 && retry < 2 ** 31))
+  )
+}
 
 describe('encoder fuzzing', () => {
   test('any event either encodes to exactly one faithful event, or throws a clear SseError', () => {
+    // Counted, so the property cannot pass by refusing: an encoder that threw on every input
+    // would satisfy every check below vacuously.
+    const outcomes = { accepted: 0, withData: 0, refused: {} as Record<string, number> }
     fc.assert(
       fc.property(
         fc.record(
           {
             data: fc.oneof(wireText, fc.anything({ maxDepth: 2 })),
-            event: fc.oneof(wireText, fc.anything({ maxDepth: 1 })),
-            id: fc.oneof(wireText, fc.anything({ maxDepth: 1 })),
-            retry: fc.oneof(fc.integer(), fc.double(), fc.anything({ maxDepth: 1 })),
-            comment: fc.oneof(wireText, fc.anything({ maxDepth: 1 })),
+            event: mostly(fieldText, fc.oneof(wireText, fc.anything({ maxDepth: 1 }))),
+            id: mostly(fieldText, fc.oneof(wireText, fc.anything({ maxDepth: 1 }))),
+            retry: mostly(
+              fc.nat({ max: 2 ** 31 - 1 }),
+              fc.oneof(fc.integer(), fc.double(), fc.anything({ maxDepth: 1 })),
+            ),
+            comment: mostly(wireText, fc.anything({ maxDepth: 1 })),
           },
           { requiredKeys: [] },
         ),
@@ -117,7 +154,14 @@ describe('encoder fuzzing', () => {
             ['ERR_SSE_INVALID_FIELD', 'ERR_SSE_SERIALIZE', 'ERR_SSE_INVALID_EVENT'],
             () => encodeEvent(init as never, { sep: separator }),
           )
-          if (!result.ok) return
+          if (!result.ok) {
+            // An event the wire can carry must never be refused.
+            expect(acceptable(init), `refused with ${result.code}`).toBe(false)
+            outcomes.refused[result.code] = (outcomes.refused[result.code] ?? 0) + 1
+            return
+          }
+          outcomes.accepted++
+          if (init.data !== undefined) outcomes.withData++
           const text = result.value as string
           // The output is well-formed UTF-8 text.
           expect(text.isWellFormed()).toBe(true)
@@ -139,6 +183,12 @@ describe('encoder fuzzing', () => {
       ),
       RUNS,
     )
+    console.info(`[figures] encoder property: ${JSON.stringify(outcomes)}`)
+    // Measured with the fixed seed: 36% of the 400 inputs accepted, 30% with data. A tenth and
+    // a twentieth of the runs leave room for a change of generator or seed without letting an
+    // encoder that refuses (almost) everything through.
+    expect(outcomes.accepted).toBeGreaterThanOrEqual(RUNS.numRuns / 10)
+    expect(outcomes.withData).toBeGreaterThanOrEqual(RUNS.numRuns / 20)
   })
 
   test('ServerSentEvent accepts what encodeEvent accepts and nothing else', () => {
@@ -359,7 +409,8 @@ describe('option validators fuzzing', () => {
     )
   })
 
-  test('ConnectionLimiter, createChannel and closeAll validate every value', async () => {
+  // closeAll's grace is checked value by value in 'durations and shutdown handlers' below.
+  test('ConnectionLimiter and createChannel validate every value', () => {
     fc.assert(
       fc.property(
         fc.constantFrom('max', 'maxPerKey', 'key', 'retryAfter'),
@@ -376,17 +427,6 @@ describe('option validators fuzzing', () => {
     fc.assert(
       fc.property(fc.oneof(fc.anything(), fc.double(), fc.integer()), (capacity) => {
         throwsOnly(['ERR_SSE_INVALID_OPTION'], () => createChannel(capacity as number))
-      }),
-      RUNS,
-    )
-    await fc.assert(
-      fc.asyncProperty(fc.oneof(fc.anything(), fc.double()), async (grace) => {
-        const registry = new StreamRegistry()
-        try {
-          await registry.closeAll({ grace: grace as number })
-        } catch (error) {
-          expect(isSseError(error) && error.code).toBe('ERR_SSE_INVALID_OPTION')
-        }
       }),
       RUNS,
     )

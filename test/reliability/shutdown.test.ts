@@ -4,43 +4,39 @@
  */
 
 import { afterEach, expect, test } from 'vitest'
-import { defaultRegistry, EventSourceResponse } from '../../src/index.ts'
+import { defaultRegistry } from '../../src/index.ts'
 import { closeAllServers } from '../helpers/servers.ts'
 import { secondServerWorks, shutdownCheck } from './shutdown-load.ts'
 
 afterEach(closeAllServers)
 
-// This tier runs beside other test files, on a machine that may be busy: its time bounds scale
-// with how long opening the same 1 000 streams took (2 s at least). The stress tier
-// (test/stress/shutdown.stress.ts, one file at a time) keeps the absolute bound.
 for (const transport of ['node', 'web'] as const) {
-  // A grace long enough for 1 000 farewells on a crowded machine: what is tested is that every
-  // source gets to say goodbye, and that closeAll returns once they have, not at the grace's end.
-  for (const grace of [0, 5000]) {
+  // Without grace every stream ends at once and no source gets to say goodbye; with one, every
+  // source says goodbye, and closeAll returns as soon as they all have. The grace is long enough
+  // never to fire (measured: closeAll took 0.2–0.6 s with the machine loaded), so the farewell
+  // count does not depend on how fast the machine is, and closeAll waiting for the grace's end
+  // instead of the sources shows as a closeAll that took the whole 20 s.
+  // How fast 1 000 streams end is a figure here (printed); the stress tier
+  // (test/stress/shutdown.stress.ts, one file at a time) bounds it, for 5 000.
+  for (const grace of [0, 20_000]) {
     test(`${transport}: closeAll (grace ${grace} ms) ends 1 000 streams cleanly; a second server works`, async () => {
       const figures = await shutdownCheck(transport, 1000, grace)
       console.info(JSON.stringify(figures))
-      // Ending the streams takes no longer than opening them did.
-      const allowance = Math.max(2000, figures.openMs)
       if (grace === 0) {
-        expect(figures.lastClientEndMs).toBeLessThan(allowance)
+        expect(figures.farewells).toBe(0)
       } else {
         expect(figures.farewells).toBe(1000)
         expect(figures.closeAllMs).toBeLessThan(grace)
-        expect(figures.lastClientEndMs).toBeLessThan(figures.closeAllMs + allowance)
       }
       await secondServerWorks(transport)
-    }, 60_000)
+    }, 90_000)
   }
 }
 
-test('the default registry refuses new streams after closeAll until reset(): nothing else is sticky', async () => {
+test('after closeAll has settled, the default registry streams again with no reset(): nothing is sticky', async () => {
   await defaultRegistry.closeAll()
-  const refused = new EventSourceResponse(['a'])
-  const reader = refused.body!.getReader()
-  await reader.read()
-  expect(await refused.closed).toBe('shutdown')
-  defaultRegistry.reset()
+  expect(defaultRegistry.closing).toBe(false)
   await secondServerWorks('node', defaultRegistry)
   await secondServerWorks('web', defaultRegistry)
+  // Refusals while closeAll runs, and on a closed server: test/reliability/restart.test.ts.
 })

@@ -10,7 +10,8 @@ import { sendEventStream } from '../../src/node.ts'
 import { keepAlive } from '../../src/stream/keepalive.ts'
 import { shortDurations } from '../../src/testing.ts'
 import { closeAllServers, nodeServer } from '../helpers/servers.ts'
-import { type OpenStream, openStream, until } from '../reliability/support.ts'
+import { waitFor } from '../helpers/wait.ts'
+import { type OpenStream, openStream } from '../reliability/support.ts'
 
 afterEach(closeAllServers)
 
@@ -52,17 +53,23 @@ test('2 000 idle streams all ping on one timer; ended streams leave the heap at 
   const streams: OpenStream[] = []
   for (let i = 0; i < CLIENTS; i += 100) {
     const batch = Array.from({ length: 100 }, (_, j) =>
-      openStream(`${server.url}/${(i + j) % 10 === 0 ? 'busy' : 'idle'}`),
+      // 30 s for a head, as for every wait here: the streams already open ping 10 times a
+      // second each, so on a shared machine a new one can wait well past the default 10 s.
+      openStream(`${server.url}/${(i + j) % 10 === 0 ? 'busy' : 'idle'}`, {}, 30_000),
     )
     streams.push(...(await Promise.all(batch)))
   }
-  await until(() => registry.size === CLIENTS, 10_000, 'every stream open')
+  await waitFor('every stream open', () => registry.size, { until: (n) => n === CLIENTS })
   expect(keepAlive.size).toBe(CLIENTS)
 
   // Counted, not timed: every idle client gets three pings however loaded the machine is.
   const idle = streams.filter((_, i) => i % 10 !== 0)
   const busy = streams.filter((_, i) => i % 10 === 0)
-  await until(() => idle.every((stream) => pings(stream) >= 3), 30_000, 'three pings each')
+  await waitFor(
+    'three pings each (clients with fewer)',
+    () => idle.filter((stream) => pings(stream) < 3).length,
+    { until: (n) => n === 0, timeout: 30_000 },
+  )
   expect(busyCount).toBe(CLIENTS / 10)
   for (const stream of busy) {
     expect(stream.text()).toContain('data: tick')
@@ -71,11 +78,15 @@ test('2 000 idle streams all ping on one timer; ended streams leave the heap at 
 
   // Half the clients vanish: their streams leave the heap, the others keep pinging.
   for (const stream of streams.slice(0, CLIENTS / 2)) stream.destroy()
-  await until(() => registry.size === CLIENTS / 2, 10_000, 'disconnects seen')
+  await waitFor('disconnects seen', () => registry.size, { until: (n) => n === CLIENTS / 2 })
   expect(keepAlive.size).toBe(CLIENTS / 2)
   const rest = idle.filter((stream) => streams.indexOf(stream) >= CLIENTS / 2)
   const before = rest.map(pings)
-  await until(() => rest.every((stream, i) => pings(stream) > before[i]!), 30_000, 'pings go on')
+  await waitFor(
+    'pings go on (clients without a new one)',
+    () => rest.filter((stream, i) => pings(stream) <= before[i]!).length,
+    { until: (n) => n === 0, timeout: 30_000 },
+  )
 
   // Shutdown ends the rest: nothing is left scheduled, and every stream ended exactly once.
   expect(await registry.closeAll()).toBe(CLIENTS / 2)

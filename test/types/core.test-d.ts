@@ -60,6 +60,6 @@ new EventSourceResponse([], {
 })
 
 expectTypeOf<
-  'done' | 'disconnect' | 'shutdown' | 'timeout' | 'error' | 'rejected'
+  'done' | 'disconnect' | 'shutdown' | 'timeout' | 'error' | 'rejected' | 'maxDuration'
 >().toEqualTypeOf<CloseReason>()
 expectTypeOf<string[]>().toExtend<Content>()
