@@ -24,7 +24,7 @@ import {
   type StreamWriteMessage,
   subscribeChannel,
 } from '../diagnostics/channels.ts'
-import { SseError } from '../errors.ts'
+import { checkOptionNames, SseError } from '../errors.ts'
 
 /** Options of {@link instrumentOven}. */
 export interface InstrumentOvenOptions {
@@ -58,8 +58,8 @@ interface Unwritten {
  * the state of each broadcaster's feed from its broker, and the broadcast delivery latency.
  * Call it once at startup; streams opened before it are not counted as open.
  *
- * @throws {@link SseError} `ERR_SSE_INVALID_OPTION` when the runtime has no
- *   `node:diagnostics_channel` (Node before 20.16, Workers without `nodejs_compat`).
+ * @throws {@link SseError} `ERR_SSE_INVALID_OPTION` for an unknown option, or when the runtime
+ *   has no `node:diagnostics_channel` (Node before 20.16, Workers without `nodejs_compat`).
  *
  * @example
  * ```ts
@@ -72,6 +72,7 @@ interface Unwritten {
  * ```
  */
 export function instrumentOven(options: InstrumentOvenOptions = {}): OvenInstrumentation {
+  checkOptionNames('instrumentOven', options, ['meter'])
   if (!diagnosticsAvailable) {
     throw new SseError(
       'ERR_SSE_INVALID_OPTION',

@@ -228,3 +228,7 @@ test('close() stops recording', async () => {
   expect(points.value('oven_sse.streams.closed', 'reason=done')).toBe(1)
   expect(points.value('oven_sse.events.sent')).toBe(2)
 })
+
+test('an unknown option is refused at once, naming it', () => {
+  expect(() => instrumentOven({ metre: {} } as never)).toThrow(/metre/)
+})
