@@ -27,6 +27,23 @@ export {
 } from './broadcast/subscription.ts'
 export { type Channel, createChannel } from './channels/channel.ts'
 export {
+  type BrokerStateMessage,
+  CHANNELS,
+  type DiagnosticsChannel,
+  diagnosticsAvailable,
+  type FeedStateName,
+  type LimitRejectMessage,
+  type OverflowMessage,
+  type SendTimeoutMessage,
+  type StreamCloseMessage,
+  type StreamCloseReason,
+  type StreamErrorMessage,
+  type StreamEventMessage,
+  type StreamInfo,
+  type StreamOpenMessage,
+  type StreamWriteMessage,
+} from './diagnostics/channels.ts'
+export {
   DEFAULT_SEPARATOR,
   type EncodeOptions,
   type EventInit,

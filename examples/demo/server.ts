@@ -6,6 +6,8 @@
  *   chat    messages between tabs, through the Broadcaster (topic `chat`)
  *   job     a long job's progress bar, through the Broadcaster (topic `job`)
  *   stats   this server's connection statistics, every STATS_MS
+ *   operator view: Oven's OpenTelemetry metrics (`oven-sse/otel`), every STATS_MS, read the
+ *           way production scrapes them; `GET /metrics` serves the same as Prometheus text
  *
  * Why one stream: browsers allow about six HTTP/1.1 connections per host, shared by every tab.
  * Four EventSources per tab would stall the third tab. The stream merges its sources through a
@@ -49,6 +51,7 @@ import {
   type StreamContext,
   sendEventStream,
 } from '../../src/node.ts'
+import { operatorView, serveMetrics, stopMetrics } from './metrics.ts'
 
 const env = process.env
 const clockEvery = Number(env.CLOCK_MS ?? 1000)
@@ -172,6 +175,7 @@ function serverStats() {
 async function statistics(send: (item: ContentItem) => Promise<void>, signal: AbortSignal) {
   while (!signal.aborted) {
     await send({ event: 'stats', data: serverStats() })
+    await send({ event: 'metrics', data: await operatorView() })
     await sleep(statsEvery, undefined, { signal })
   }
 }
@@ -265,7 +269,6 @@ async function postChat(req: IncomingMessage, res: ServerResponse): Promise<void
 }
 
 let runningJob: { jobId: string; done: Promise<void> } | undefined
-
 async function runJob(jobId: string): Promise<void> {
   const stages = ['queued', 'fetching', 'processing', 'rendering', 'uploading']
   for (let percent = 0; percent <= 100; percent += 2) {
@@ -319,6 +322,7 @@ const server = createServer((req, res) => {
     if (route === 'POST /chat') return postChat(req, res)
     if (route === 'POST /job') return postJob(res)
     if (route === 'GET /stats') return json(res, 200, serverStats())
+    if (route === 'GET /metrics') return serveMetrics(req, res)
     const file = req.method === 'GET' ? files[pathname] : undefined
     if (file) return serveFile(res, file)
     json(res, 404, { error: `no route for ${route}` })
@@ -350,6 +354,7 @@ installShutdownHandlers(server, {
       stopped.abort()
       await runningJob?.done
       await hub.close()
+      await stopMetrics()
       console.log('demo: stopped')
     } catch (failure) {
       console.error('demo: closing the Broadcaster failed:', failure)

@@ -4,11 +4,12 @@
  * @module
  */
 
+import { now, streamEvent } from '../diagnostics/channels.ts'
 import type { Serializer } from '../encoder/encode.ts'
 import { checkOptionNames, describe, invalidOption, SseError } from '../errors.ts'
 import { allowsShortDurations, checkDelay, type DurationRule } from '../util/delay.ts'
 import type { Broker } from './broker.ts'
-import { formatEventId } from './event-id.ts'
+import { formatEventId, type Position } from './event-id.ts'
 import { Fanout } from './fanout.ts'
 import { MemoryBroker } from './memory-broker.ts'
 import { type BroadcastItem, toPayload } from './payload.ts'
@@ -243,7 +244,7 @@ export class Broadcaster {
     }
     const onError =
       options.onError ?? ((error) => console.error('[oven-sse] broadcaster error:', error))
-    this.#fanout = new Fanout(this.#broker, onError)
+    this.#fanout = new Fanout(this.#broker, onError, this)
     this.#broker.attach(this.#fanout.feed)
   }
 
@@ -286,8 +287,20 @@ export class Broadcaster {
     if (this.#closed) {
       throw new SseError('ERR_SSE_BROKER', 'Broadcaster is closed; the event was not published.')
     }
-    const position = await this.#broker.publish(topic, payload, this.#history, this.#historyTtl)
-    this.#fanout.stats.published++
+    // The start of the delivery latency, kept only for someone observing it, and only when
+    // this process has subscribers to deliver to (docs/observability.md).
+    const fanout = this.#fanout
+    const publishedAt =
+      streamEvent.hasSubscribers && fanout.subscriberCount(topic) > 0 ? now() : undefined
+    if (publishedAt !== undefined) fanout.pending.add(payload, publishedAt)
+    let position: Position
+    try {
+      position = await this.#broker.publish(topic, payload, this.#history, this.#historyTtl)
+    } catch (error) {
+      if (publishedAt !== undefined) fanout.pending.forget(payload, publishedAt)
+      throw error
+    }
+    fanout.stats.published++
     return formatEventId(position.epoch, position.seq)
   }
 

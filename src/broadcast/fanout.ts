@@ -11,11 +11,13 @@
  * @module
  */
 
+import { publishTimes } from '../diagnostics/channels.ts'
 import type { ServerSentEvent } from '../encoder/encode.ts'
 import { scheduleAfterBurst } from '../stream/schedule.ts'
 import { type Broker, type BrokerMessage, type HistoryRead, READ_PAGE } from './broker.ts'
 import { DecodedEvents } from './decoded-events.ts'
 import { type FeedHost, LiveFeed } from './live-feed.ts'
+import { PendingPublishes } from './pending-publishes.ts'
 import type { MutableStats, Subscription, SubscriptionHost } from './subscription.ts'
 
 interface Topic {
@@ -34,6 +36,8 @@ export class Fanout implements FeedHost, SubscriptionHost {
   }
   /** The process-wide live feed: messages of every listened topic, in seq order. */
   readonly feed: LiveFeed
+  /** Publish times of events published here, while observed (see pending-publishes.ts). */
+  readonly pending = new PendingPublishes()
   readonly #broker: Broker
   readonly #onError: (error: unknown) => void
   readonly #topics = new Map<string, Topic>()
@@ -43,10 +47,13 @@ export class Fanout implements FeedHost, SubscriptionHost {
   #toDrop: Array<() => void> = []
   #closed = false
 
-  constructor(broker: Broker, onError: (error: unknown) => void) {
+  /**
+   * @param owner - the broadcaster, as diagnostics messages name it.
+   */
+  constructor(broker: Broker, onError: (error: unknown) => void, owner: object) {
     this.#broker = broker
     this.#onError = onError
-    this.feed = new LiveFeed(this)
+    this.feed = new LiveFeed(this, owner)
   }
 
   /** How many subscriptions this process has, on `topic` or in all. */
@@ -80,6 +87,7 @@ export class Fanout implements FeedHost, SubscriptionHost {
   /** A live message, in order (see `LiveFeed`): to every subscriber of its topic here. */
   deliver(message: BrokerMessage): void {
     const topic = this.#topics.get(message.topic)
+    const publishedAt = this.pending.take(message.payload)
     if (!topic || topic.subscriptions.size === 0) return
     let event: ServerSentEvent
     try {
@@ -88,6 +96,7 @@ export class Fanout implements FeedHost, SubscriptionHost {
       this.report(error)
       return
     }
+    if (publishedAt !== undefined) publishTimes.set(event, publishedAt)
     for (const subscription of topic.subscriptions) subscription.offer(message, event)
   }
 

@@ -31,6 +31,7 @@
  * @module
  */
 
+import { brokerState } from '../diagnostics/channels.ts'
 import { unref } from '../util/delay.ts'
 import { Deque } from '../util/deque.ts'
 import type { BrokerMessage, BrokerSink, HistoryRead } from './broker.ts'
@@ -65,6 +66,8 @@ const MAX_RETRY_DELAY = 5000
  */
 export class LiveFeed implements BrokerSink {
   readonly #host: FeedHost
+  /** The broadcaster, as diagnostics messages name it. */
+  readonly #owner: object
   #state: FeedState = 'live'
   /** The history the positions below belong to. */
   #epoch: string | undefined
@@ -87,8 +90,22 @@ export class LiveFeed implements BrokerSink {
   #waiting: Array<() => void> = []
   #closed = false
 
-  constructor(host: FeedHost) {
+  constructor(host: FeedHost, owner: object) {
     this.#host = host
+    this.#owner = owner
+    if (brokerState.hasSubscribers) {
+      brokerState.publish({ broadcaster: owner, state: 'live', previous: undefined })
+    }
+  }
+
+  /** The one place the state changes; observers hear of each change. */
+  #moveTo(state: FeedState): void {
+    const previous = this.#state
+    if (state === previous) return
+    this.#state = state
+    if (brokerState.hasSubscribers) {
+      brokerState.publish({ broadcaster: this.#owner, state, previous })
+    }
   }
 
   /** Notes the epoch a subscriber's read saw; a different one means the history was replaced. */
@@ -120,14 +137,14 @@ export class LiveFeed implements BrokerSink {
   /** Live delivery stopped: hold messages until the catch-up. */
   interrupted(): void {
     this.#awaitingResync = true
-    if (this.#state === 'live') this.#state = 'interrupted'
+    if (this.#state === 'live') this.#moveTo('interrupted')
   }
 
   /** Live delivery may have missed messages: read them from the history. */
   resync(): void {
     if (this.#closed) return
     this.#awaitingResync = false
-    this.#state = 'catching-up'
+    this.#moveTo('catching-up')
     if (this.#catchingUp) {
       this.#again = true
       // Waiting to retry after a failure, and the broker says it is back: retry now.
@@ -141,6 +158,9 @@ export class LiveFeed implements BrokerSink {
 
   /** Stops: no more deliveries, no more retries; waiting reads go on. */
   close(): void {
+    if (!this.#closed && brokerState.hasSubscribers) {
+      brokerState.publish({ broadcaster: this.#owner, state: 'closed', previous: this.#state })
+    }
     this.#closed = true
     this.#queue.clear()
     this.#retryNow?.()
@@ -201,11 +221,11 @@ export class LiveFeed implements BrokerSink {
       if (this.#again) continue
       if (this.#awaitingResync) {
         // Interrupted again while reading: hold until the broker says it is back.
-        this.#state = 'interrupted'
+        this.#moveTo('interrupted')
         break
       }
       // What was held goes out, then live ones; delivery may ask for another catch-up.
-      this.#state = 'live'
+      this.#moveTo('live')
       this.#drain()
       if (this.#state === 'live') break
     }

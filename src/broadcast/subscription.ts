@@ -12,6 +12,7 @@
  * @module
  */
 
+import { overflow } from '../diagnostics/channels.ts'
 import { ServerSentEvent } from '../encoder/encode.ts'
 import { SseError } from '../errors.ts'
 import {
@@ -394,12 +395,14 @@ export class Subscription
       this.#queue.shift()
       this.#queue.push(event)
       this.#host.stats.dropped++
+      if (overflow.hasSubscribers) overflow.publish({ policy: 'drop-oldest', topics: this.topics })
       return
     }
     // 'disconnect': free the queue now and drop the client as soon as this delivery is over,
     // even if its stream is waiting on a socket it stopped reading; it reconnects and resumes
     // from the history.
     this.#host.stats.disconnected++
+    if (overflow.hasSubscribers) overflow.publish({ policy: 'disconnect', topics: this.topics })
     this.#close()
     const drop = this.#drop
     if (drop) this.#host.afterDelivery(drop)

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { limitReject } from '../diagnostics/channels.ts'
 import { checkOptionNames, describe, invalidOption, SseError } from '../errors.ts'
 import { allowsShortDurations, checkDelay } from '../util/delay.ts'
 
@@ -176,10 +177,18 @@ export class ConnectionLimiter<Req = unknown> {
    *   string or `undefined`.
    */
   acquire(request: Req): ReleaseSlot | undefined {
-    if (this.#open >= this.max) return undefined
+    if (this.#open >= this.max) {
+      if (limitReject.hasSubscribers) {
+        limitReject.publish({ limit: 'max', key: undefined, request })
+      }
+      return undefined
+    }
     const key = this.#keyOf(request)
     const held = key === undefined ? 0 : this.count(key)
-    if (key !== undefined && held >= this.maxPerKey) return undefined
+    if (key !== undefined && held >= this.maxPerKey) {
+      if (limitReject.hasSubscribers) limitReject.publish({ limit: 'maxPerKey', key, request })
+      return undefined
+    }
     this.#open++
     if (key !== undefined) this.#perKey.set(key, held + 1)
     let released = false

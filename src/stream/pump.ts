@@ -23,7 +23,11 @@
  *   stream aborted, if it has; after, the `AbortController` of that signal. Read it only
  *   through `contextSignal()`, `#abortWith()` and `#abortReason()`.
  * - **Made on first use:** the context (`context.ts`), and {@link RareState} (timers and the
- *   error of streams that need them).
+ *   error of streams that need them, and the stream's {@link StreamInfo} while someone observes
+ *   it on `node:diagnostics_channel`).
+ * - **Observed only when subscribed:** each lifecycle message (`diagnostics/channels.ts`) is
+ *   built behind its channel's `hasSubscribers`, so an unobserved stream carries no field and
+ *   allocates nothing for it.
  * - **No closures per stream:** the source answers through the {@link Receiver} methods, and
  *   timers call static functions with the pump as argument.
  *
@@ -33,6 +37,18 @@
  * @module
  */
 
+import {
+  now,
+  publishTimes,
+  type StreamInfo,
+  sendTimeout as sendTimeoutChannel,
+  streamClose,
+  streamError,
+  streamEvent,
+  streamOpen,
+  streamWrite,
+  utf8Length,
+} from '../diagnostics/channels.ts'
 import {
   type EventInit,
   encodeData,
@@ -127,6 +143,14 @@ class RareState {
   graceTimer: ReturnType<typeof setTimeout> | undefined = undefined
   /** Ends the stream after `maxDuration`. */
   lifeTimer: ReturnType<typeof setTimeout> | undefined = undefined
+  /** The stream in diagnostics messages: made when the first one is published. */
+  info: Observed | undefined = undefined
+}
+
+/** A stream as diagnostics messages show it; see {@link StreamInfo}. */
+class Observed implements StreamInfo {
+  openedAt: number | undefined = undefined
+  constructor(readonly request: unknown) {}
 }
 
 /**
@@ -255,6 +279,8 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
     if (this.#state !== State.Idle) return
     this.#sink = sink
     this.#state = State.Running
+    if (streamClose.hasSubscribers) this.#observed.openedAt = now()
+    if (streamOpen.hasSubscribers) streamOpen.publish({ stream: this.#observed })
     // Counted from the head, which is when a platform's own limit is nearest.
     const { maxDuration } = this.#options
     if (maxDuration > 0) {
@@ -432,7 +458,20 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
       this.#emit(item)
     } catch (error) {
       this.#fail(error)
+      return
     }
+    if (streamEvent.hasSubscribers) {
+      const publishedAt =
+        typeof item === 'object' && item !== null ? publishTimes.get(item) : undefined
+      streamEvent.publish({ stream: this.#observed, item, publishedAt })
+    }
+  }
+
+  /** This stream in diagnostics messages; made (with its `RareState`) on first use. */
+  get #observed(): Observed {
+    const rare = (this.#rare ??= new RareState())
+    rare.info ??= new Observed(this.#request)
+    return rare.info
   }
 
   /**
@@ -509,7 +548,13 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
 
   #write(chunk: string | Uint8Array): void {
     this.#lastWrite = clock()
+    if (streamWrite.hasSubscribers) this.#publishWrite(chunk)
     if (!this.#sink!.write(chunk)) this.#onBlocked()
+  }
+
+  #publishWrite(chunk: string | Uint8Array): void {
+    const bytes = typeof chunk === 'string' ? utf8Length(chunk) : chunk.byteLength
+    streamWrite.publish({ stream: this.#observed, bytes })
   }
 
   #onBlocked(): void {
@@ -525,7 +570,14 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
 
   static #onSendTimeout<R>(pump: Pump<R>): void {
     pump.#rare!.sendTimer = undefined
-    if (pump.#flags & Flag.Blocked) pump.#finish('timeout')
+    if (!(pump.#flags & Flag.Blocked)) return
+    if (sendTimeoutChannel.hasSubscribers) {
+      sendTimeoutChannel.publish({
+        stream: pump.#observed,
+        sendTimeout: pump.#options.sendTimeout,
+      })
+    }
+    pump.#finish('timeout')
   }
 
   // ---- keep-alive -------------------------------------------------------------------------
@@ -661,10 +713,18 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
         // end.
         const chunk = this.#pending
         this.#pending = ''
-        if (chunk !== '') sink.write(chunk)
+        if (chunk !== '') {
+          if (streamWrite.hasSubscribers) this.#publishWrite(chunk)
+          sink.write(chunk)
+        }
         sink.end()
       }
     }
+    if (reason === 'error' && streamError.hasSubscribers) {
+      const error = openFailure ? openFailure.error : rare?.failure
+      streamError.publish({ stream: this.#observed, error })
+    }
+    if (streamClose.hasSubscribers) this.#publishClose(reason, wasRunning)
     this.#stopSource()
     this.#settle(openFailure ? Promise.reject(openFailure.error) : reason)
     const { onClose } = this.#options
@@ -675,6 +735,12 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
         this.report(error)
       }
     }
+  }
+
+  #publishClose(reason: CloseReason, opened: boolean): void {
+    const stream = this.#observed
+    const durationMs = stream.openedAt === undefined ? undefined : now() - stream.openedAt
+    streamClose.publish({ stream, reason, opened, durationMs })
   }
 }
 

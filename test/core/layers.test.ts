@@ -16,6 +16,7 @@ const SRC = fileURLToPath(new URL('../../src/', import.meta.url))
 const RANK: Record<string, number> = {
   util: 0,
   'errors.ts': 0,
+  diagnostics: 0,
   encoder: 1,
   shutdown: 2,
   limits: 2,
@@ -26,6 +27,7 @@ const RANK: Record<string, number> = {
   broadcast: 4,
   adapters: 5,
   testing: 5,
+  metrics: 5,
 }
 
 function layerOf(file: string): string {

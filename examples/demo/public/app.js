@@ -148,6 +148,38 @@ const handlers = {
       list.append(dt, dd)
     }
   },
+  // Oven's metrics (oven-sse/otel), read on the server the way a Prometheus scrape reads them.
+  metrics(data) {
+    const entries = (record) =>
+      Object.entries(record)
+        .map(([name, value]) => `${name} ${value}`)
+        .join(', ') || '—'
+    const { latency } = data
+    const rows = {
+      'open streams': data.openStreams,
+      'events sent': data.eventsSent,
+      'bytes sent': data.bytesSent,
+      'closed, by reason': entries(data.closed),
+      'drops, by reason': entries(data.drops),
+      'broker feed': entries(data.broker),
+      'broker interruptions': data.brokerInterruptions,
+      'broadcast deliveries': latency.count,
+      'delivery latency (ms)':
+        latency.count === 0
+          ? '—'
+          : `mean ${latency.meanMs}, p99 ≤ ${latency.p99UnderMs}, max ${latency.maxMs}`,
+    }
+    const list = $('operator')
+    list.replaceChildren()
+    for (const [name, value] of Object.entries(rows)) {
+      const dt = document.createElement('dt')
+      dt.textContent = name
+      const dd = document.createElement('dd')
+      dd.textContent = String(value)
+      dd.dataset.metric = name
+      list.append(dt, dd)
+    }
+  },
 }
 
 $('chat-user').value =
