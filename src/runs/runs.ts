@@ -357,11 +357,25 @@ export class Runs {
     const watcher = this.#watchStops(id, origin, controller, watching.signal)
     const topic = runTopic(id)
     let state: Exclude<RunState, 'running'> = 'done'
+    let iterator: Iterator<BroadcastItem> | AsyncIterator<BroadcastItem> | undefined
     try {
       const source = typeof producer === 'function' ? producer(signal) : producer
-      for await (const item of source) {
-        if (signal.aborted) break
-        await this.#hub.publish(topic, item)
+      iterator = iterate(source)
+      // A stop ends the run at once, even if the producer ignores its signal: the pending
+      // `next()` is raced against the abort, and nothing it yields afterwards is published.
+      const stopped = new Promise<typeof STOPPED>((resolve) => {
+        if (signal.aborted) resolve(STOPPED)
+        else signal.addEventListener('abort', () => resolve(STOPPED), { once: true })
+      })
+      for (;;) {
+        const next = Promise.resolve(iterator.next())
+        const step = await Promise.race([next, stopped])
+        if (step === STOPPED) {
+          next.catch(() => {}) // settles later, or never: nobody reads it
+          break
+        }
+        if (step.done || signal.aborted) break
+        await this.#hub.publish(topic, step.value)
       }
       if (signal.aborted) state = 'stopped'
     } catch (error) {
@@ -370,6 +384,13 @@ export class Runs {
         state = 'failed'
         this.#onError(error)
       }
+    }
+    if (state !== 'done' && iterator?.return) {
+      // Lets the producer's `finally` run; not awaited: a producer stuck in an await would hold
+      // the end for ever.
+      Promise.resolve()
+        .then(() => iterator.return?.())
+        .catch(() => {})
     }
     watching.abort()
     try {
@@ -460,6 +481,22 @@ export class Runs {
     if (origin === undefined) return undefined
     return end === undefined ? { origin, stopRequested } : { origin, stopRequested, end }
   }
+}
+
+const STOPPED: unique symbol = Symbol('stopped')
+
+/** The iterator of an async or sync iterable. */
+function iterate(
+  source: AsyncIterable<BroadcastItem> | Iterable<BroadcastItem>,
+): Iterator<BroadcastItem> | AsyncIterator<BroadcastItem> {
+  if (typeof source === 'object' && source !== null) {
+    if (Symbol.asyncIterator in source) return source[Symbol.asyncIterator]()
+    if (Symbol.iterator in source) return source[Symbol.iterator]()
+  }
+  throw new SseError(
+    'ERR_SSE_INVALID_CONTENT',
+    `Invalid run producer result: expected an (async) iterable, received ${describe(source)}.`,
+  )
 }
 
 function exists(id: string, state: RunState): SseError {

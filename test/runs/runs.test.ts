@@ -104,6 +104,31 @@ test('stop() aborts the producer with reason "stop"; clients end with reason "st
   expect(await server.stop('nope')).toEqual({ status: 404, body: 'ERR_SSE_RUN_NOT_FOUND' })
 })
 
+test('stop() ends a run whose producer ignores its signal, and its finally runs once it can', async () => {
+  const runs = makeRuns()
+  const server = await serve(runs)
+  const never = gate()
+  const cleanedUp: string[] = []
+  const handle = await runs.start('deaf', async function* () {
+    try {
+      yield 'only'
+      await never.promise // ignores the signal
+      yield 'never published'
+    } finally {
+      cleanedUp.push('finally')
+    }
+  })
+  const client = follow(server.attachUrl('deaf'))
+  await client.until('only', (events) => events.length === 1)
+  expect(await runs.stop('deaf')).toBe(true)
+  expect(await handle.finished).toBe('stopped')
+  await client.ended()
+  expect(datas(client.events)).toEqual(['only', '{"reason":"stopped"}'])
+  never.open()
+  await waitFor('the producer to finish', () => cleanedUp.length === 1)
+  await runs.close() // nothing left to wait for
+})
+
 test('a failing producer ends its clients with reason "failed", without the error text', async () => {
   const errors: unknown[] = []
   const runs = makeRuns({ onError: (error) => errors.push(error) })
