@@ -85,7 +85,7 @@ test('memory broker: heap per live, finished and expired run', async () => {
     perExpiredRunBytes: Math.round((expired - baseline) / count),
   }
   console.info('runs, memory broker', JSON.stringify(figures))
-  // Measured (Node 20, 2 cores shared): ~6.2 KB per live run (producer, control subscription),
+  // Measured (Node 20, 2 cores shared): 6.2-7.5 KB per live run (producer, control subscription),
   // ~2.0 KB per finished run (its 5 events), ~0.2 KB per run left after expiry, which does not
   // grow with more cycles (5 cycles of 5 000 runs: the heap stayed between 8.5 and 9.0 MB): it
   // is the bounded caches at a different fill, not a per-run leak. Bound: < 4 MB left.
