@@ -30,6 +30,7 @@ import type { Broker } from '../broadcast/broker.ts'
 import { formatEventId, parseEventId } from '../broadcast/event-id.ts'
 import { MemoryBroker } from '../broadcast/memory-broker.ts'
 import { type BroadcastItem, fromPayload } from '../broadcast/payload.ts'
+import { RESET_EVENT } from '../broadcast/subscription.ts'
 import { ServerSentEvent } from '../encoder/encode.ts'
 import { checkOptionNames, describe, invalidOption, SseError } from '../errors.ts'
 import { allowsShortDurations, checkDelay, SHORT_DURATIONS } from '../util/delay.ts'
@@ -460,6 +461,14 @@ export class Runs {
     for await (const event of subscription) {
       yield event
       if (event.event === END_EVENT) return
+      if (event.event === RESET_EVENT) {
+        // Only live events follow a reset: if the run has already ended, none will come.
+        const now = await this.#readControl(id)
+        if (now?.end !== undefined) {
+          yield endEvent(now.end.reason)
+          return
+        }
+      }
     }
   }
 

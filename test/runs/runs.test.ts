@@ -192,6 +192,12 @@ test('bad input: duplicate id, bad ttl, bad id, bad producer; a foreign Last-Eve
   await client.ended()
   expect(client.events.map((event) => event.event)).toEqual([RESET_EVENT, undefined, END_EVENT])
   await expect(runs.start('dup', [])).rejects.toThrow(/finished \(done\) and not expired/)
+  // On a finished run, the reset is followed by the end at once (no live event will come).
+  const late = await readEvents(server.attachUrl('dup'), { lastEventId: 'not-an-id' })
+  expect(late.map(({ event, id }) => [event, id])).toEqual([
+    [RESET_EVENT, expect.any(String)],
+    [END_EVENT, undefined],
+  ])
 })
 
 test('a client killed 20 times at random points receives every event exactly once', async () => {
