@@ -463,9 +463,10 @@ export class Runs {
       if (event.event === END_EVENT) return
       if (event.event === RESET_EVENT) {
         // Only live events follow a reset: if the run has already ended, none will come.
+        // Ended, or expired meanwhile (no end will be published): end here.
         const now = await this.#readControl(id)
-        if (now?.end !== undefined) {
-          yield endEvent(now.end.reason)
+        if (now === undefined || now.end !== undefined) {
+          yield endEvent(now?.end?.reason ?? 'unknown')
           return
         }
       }
