@@ -19,6 +19,8 @@
  * - `ERR_SSE_TIMEOUT` — a testing helper waited longer than its `timeout`.
  * - `ERR_SSE_BROKER` — a broker (for example Redis) could not take or deliver an event.
  * - `ERR_SSE_RESPONSE` — a testing helper got a response that is not an event stream.
+ * - `ERR_SSE_RUN_NOT_FOUND` — no run has this id (never started, or expired): answer 404.
+ * - `ERR_SSE_RUN_EXISTS` — a run with this id is running or has not expired yet: answer 409.
  */
 export type SseErrorCode =
   | 'ERR_SSE_INVALID_FIELD'
@@ -31,6 +33,8 @@ export type SseErrorCode =
   | 'ERR_SSE_TIMEOUT'
   | 'ERR_SSE_BROKER'
   | 'ERR_SSE_RESPONSE'
+  | 'ERR_SSE_RUN_NOT_FOUND'
+  | 'ERR_SSE_RUN_EXISTS'
 
 // A registered symbol, so two installed copies of Oven recognise each other's errors.
 const brand = Symbol.for('oven-sse.SseError')

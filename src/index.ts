@@ -2,7 +2,7 @@
  * Oven: production-grade Server-Sent Events for TypeScript servers.
  *
  * This entry point is web-standard (no `node:` imports): the encoder, the web `Response`,
- * channels, the shutdown registry and the errors. Node's `sendEventStream` is in
+ * channels, broadcasting, detached runs, the shutdown registry and the errors. Node's `sendEventStream` is in
  * `oven-sse/node`; framework helpers are in `oven-sse/fastify`, `oven-sse/hono`, `oven-sse/koa`.
  *
  * @module
@@ -59,6 +59,16 @@ export {
   type ConnectionLimitOptions,
   type ReleaseSlot,
 } from './limits/connection-limit.ts'
+export {
+  type AttachOptions,
+  END_EVENT,
+  type RunEndReason,
+  type RunHandle,
+  type RunProducer,
+  type RunState,
+  Runs,
+  type RunsOptions,
+} from './runs/runs.ts'
 export {
   type CloseAllOptions,
   defaultRegistry,

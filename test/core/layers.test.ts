@@ -1,7 +1,7 @@
 /**
  * The layers of `src/` import downwards only, in the order DESIGN.md draws them: helpers and
  * errors, the encoder, the registry and limits, the stream core, then what sits on it
- * (transports, channels, broadcasting), the adapters and test helpers, and the entry points.
+ * (transports, channels, broadcasting), runs (on broadcasting), the adapters and test helpers, and the entry points.
  * A folder may import from its own folder and from lower ranks, never from a higher one.
  */
 
@@ -25,6 +25,7 @@ const RANK: Record<string, number> = {
   transports: 4,
   channels: 4,
   broadcast: 4,
+  runs: 5,
   adapters: 5,
   testing: 5,
   metrics: 5,
