@@ -24,7 +24,7 @@ import {
 import { sendEventStream } from '../../src/node.ts'
 import { readEvents, shortDurations } from '../../src/testing.ts'
 import { closeAllServers, nodeServer, webServer } from '../helpers/servers.ts'
-import { gate, sleepUnlessAborted } from '../helpers/streams.ts'
+import { farewellAfter, gate, sleepUnlessAborted } from '../helpers/streams.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 const unhandled: unknown[] = []
@@ -196,11 +196,7 @@ test('a stream that arrives while closing is refused before its content function
       void sendEventStream(
         req,
         res,
-        async function* ({ signal }) {
-          yield 'first'
-          await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }))
-          await farewell.promise
-        },
+        farewellAfter(farewell.promise),
         shortDurations({ registry, shutdownGrace: 60_000 }),
       )
       return

@@ -150,6 +150,20 @@ export function untilAborted(signal: AbortSignal): Promise<void> {
 }
 
 /**
+ * A source that sends `first`, then, when its stream is told to shut down, waits for `farewell`
+ * before it ends (sending `last`, if given). With a long `shutdownGrace`, its stream keeps
+ * `closeAll` running until the test lets it go.
+ */
+export function farewellAfter(farewell: Promise<unknown>, last?: string) {
+  return async function* ({ signal }: { signal: AbortSignal }) {
+    yield 'first'
+    await untilAborted(signal)
+    await farewell
+    if (last !== undefined) yield last
+  }
+}
+
+/**
  * Opens a raw TCP connection, sends a GET, and never reads: a client that stopped reading.
  * Returns the socket (paused) so the test can destroy it.
  */

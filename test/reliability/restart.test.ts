@@ -10,7 +10,7 @@ import { type CloseReason, defaultRegistry, StreamRegistry } from '../../src/ind
 import { sendEventStream } from '../../src/node.ts'
 import { readEvents, shortDurations } from '../../src/testing.ts'
 import { closeAllServers, nodeServer } from '../helpers/servers.ts'
-import { gate } from '../helpers/streams.ts'
+import { farewellAfter, gate } from '../helpers/streams.ts'
 import { waitFor } from '../helpers/wait.ts'
 import { type OpenStream, openStream } from './support.ts'
 
@@ -107,12 +107,7 @@ test('a stream that arrives while closeAll runs is refused with "shutdown"; afte
       void sendEventStream(
         req,
         res,
-        async function* ({ signal }) {
-          yield 'first'
-          await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }))
-          await farewell.promise
-          yield 'bye'
-        },
+        farewellAfter(farewell.promise, 'bye'),
         shortDurations({ registry, onClose, shutdownGrace: 60_000 }),
       )
     } else {
@@ -175,11 +170,7 @@ test('reset() still lets streams start at once, even while a closeAll runs', asy
       void sendEventStream(
         req,
         res,
-        async function* ({ signal }) {
-          yield 'first'
-          await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }))
-          await farewell.promise
-        },
+        farewellAfter(farewell.promise),
         shortDurations({ registry, shutdownGrace: 60_000 }),
       )
     } else {

@@ -11,9 +11,11 @@
 
 import { request } from 'node:http'
 import type { Socket } from 'node:net'
+import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { Broadcaster, type CloseReason, StreamRegistry } from '../../src/index.ts'
 import { sendEventStream } from '../../src/node.ts'
+import { instrumentOven } from '../../src/otel.ts'
 import { RedisBroker } from '../../src/redis.ts'
 import { type RedisServer, startRedis } from '../helpers/redis.ts'
 import { closeAllServers, nodeServer } from '../helpers/servers.ts'
@@ -68,6 +70,33 @@ afterAll(async () => {
   await redis.close()
 })
 
+/** A metrics reader the test collects from when it wants. */
+class PullReader extends MetricReader {
+  protected override onForceFlush(): Promise<void> {
+    return Promise.resolve()
+  }
+  protected override onShutdown(): Promise<void> {
+    return Promise.resolve()
+  }
+}
+
+/** The value of a counter point of `name` with `attributes` (`reason=done`), 0 when absent. */
+async function metric(reader: MetricReader, name: string, attributes = ''): Promise<number> {
+  const { resourceMetrics } = await reader.collect()
+  for (const scope of resourceMetrics.scopeMetrics) {
+    for (const found of scope.metrics) {
+      if (found.descriptor.name !== name) continue
+      for (const point of found.dataPoints) {
+        const key = Object.entries(point.attributes)
+          .map(([key, value]) => `${key}=${String(value)}`)
+          .join(',')
+        if (key === attributes) return point.value as number
+      }
+    }
+  }
+  return 0
+}
+
 /** A client that reads the stream and keeps only the `data:` values, parsed as it goes. */
 interface Reader {
   readonly data: string[]
@@ -115,6 +144,9 @@ test('5 000 subscribers through random departures, stuck readers and two Redis o
 async function scenario(shape: Shape) {
   const { stayers: stayerCount, leavers: leaverCount, stuck: stuckCount } = shape
   const { rounds, outages, outageRounds } = shape
+  const reader = new PullReader()
+  const provider = new MeterProvider({ readers: [reader] })
+  const instrumentation = instrumentOven({ meter: provider.getMeter('soak') })
   const registry = new StreamRegistry()
   const brokerErrors: unknown[] = []
   const otherErrors: unknown[] = []
@@ -253,6 +285,21 @@ async function scenario(shape: Shape) {
   expect(otherErrors).toEqual([])
 
   expect(refused).toBeGreaterThan(0)
+
+  // The metrics (oven-sse/otel) tell the same story.
+  expect(await metric(reader, 'oven_sse.streams.closed', 'reason=shutdown')).toBe(stayerCount)
+  expect(await metric(reader, 'oven_sse.streams.closed', 'reason=disconnect')).toBe(leaverCount)
+  expect(await metric(reader, 'oven_sse.streams.closed', 'reason=timeout')).toBe(stuckCount)
+  expect(await metric(reader, 'oven_sse.drops', 'reason=overflow-disconnect')).toBe(stuckCount)
+  expect(await metric(reader, 'oven_sse.streams.open')).toBe(0)
+  const interruptions = await metric(reader, 'oven_sse.broker.interruptions')
+  expect(interruptions).toBeGreaterThanOrEqual(outages.length)
+  expect(await metric(reader, 'oven_sse.broker.resyncs')).toBe(interruptions)
+  const received = stayers.reduce((sum, stayer) => sum + stayer.data.length, 0)
+  expect(await metric(reader, 'oven_sse.events.sent')).toBeGreaterThanOrEqual(received)
+  instrumentation.close()
+  await provider.shutdown()
+
   await hub.close()
   await server.close()
   return {
