@@ -9,7 +9,12 @@
 
 import type { ServerResponse } from 'node:http'
 import { afterEach, describe, expect, test } from 'vitest'
-import type { CloseReason, SseError, StreamContext } from '../../src/index.ts'
+import {
+  type CloseReason,
+  type SseError,
+  type StreamContext,
+  StreamRegistry,
+} from '../../src/index.ts'
 import { sendEventStream } from '../../src/node.ts'
 import { readEvents, shortDurations } from '../../src/testing.ts'
 import { closeAllServers, nodeServer } from '../helpers/servers.ts'
@@ -240,5 +245,33 @@ describe('send timeout', () => {
     } finally {
       socket.destroy()
     }
+  })
+})
+
+describe('shutdown', () => {
+  test('a source that never looks at ctx.signal is ended after the grace: reason shutdown, no error', async () => {
+    const registry = new StreamRegistry()
+    const { server, errors, reasons, closed } = await serve(
+      () => ({
+        [Symbol.asyncIterator]: () => {
+          let first = true
+          return {
+            next: () => {
+              if (!first) return new Promise<never>(() => {})
+              first = false
+              return Promise.resolve({ done: false, value: 'x' })
+            },
+          }
+        },
+      }),
+      { registry },
+    )
+    const read = readEvents(server.url)
+    await waitFor('the stream to be registered', () => registry.size, { until: (n) => n === 1 })
+    await registry.closeAll({ grace: 50 })
+    await closed()
+    expect(reasons).toEqual(['shutdown'])
+    expect(errors).toEqual([])
+    expect((await read).map((event) => event.data)).toEqual(['x'])
   })
 })
