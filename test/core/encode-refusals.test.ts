@@ -43,6 +43,11 @@ describe('which objects are events', () => {
     expect(error.code).toBe('ERR_SSE_INVALID_EVENT')
   })
 
+  test('keys inherited from a polluted Object.prototype are not read as unknown keys', () => {
+    const init = runInNewContext('Object.prototype.polluted = 1; ({ data: "x" })') as object
+    expect(encodeEvent(init)).toBe('data: x\r\n\r\n')
+  })
+
   test('an object that only inherits its fields is refused, never sent as them', () => {
     const hidden = Object.assign(Object.create(null) as object, { data: 'secret' })
     const error = thrown(() => encodeEvent(Object.create(hidden) as object))
