@@ -57,6 +57,17 @@ test('reconnecting with the id of the last event resumes: no reset, the next eve
   expect(hub.stats().resets).toBe(0)
 })
 
+test('an empty Last-Event-ID is a new subscriber: no reset, live from now', async () => {
+  const hub = makeHub()
+  await publishAll(hub, 't', 2)
+  const subscription = hub.subscribe('t', { lastEventId: '' })
+  await subscription.ready
+  expect(subscription.size).toBe(0)
+  await hub.publish('t', 'live')
+  expect((await take(subscription, 1)).map((event) => event.data)).toEqual(['live'])
+  expect(hub.stats().resets).toBe(0)
+})
+
 test('missing exactly maxResume events is a resume; one more is a reset', async () => {
   const hub = makeHub({ maxResume: 3 })
   const ids = await publishAll(hub, 't', 5)
