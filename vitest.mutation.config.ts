@@ -26,8 +26,7 @@ export default defineConfig({
       'test/reliability/shutdown.test.ts',
     ],
     setupFiles: ['test/helpers/main-thread-signals.ts'],
-    // A mutant that makes a test hang is a timeout for Stryker; no need to wait the full 20 s.
-    testTimeout: 10_000,
-    hookTimeout: 10_000,
+    testTimeout: 20_000,
+    hookTimeout: 20_000,
   },
 })
