@@ -3,6 +3,11 @@
  * Mutation testing (`npm run test:mutation`), kept out of `npm test`: it measures the suite, not
  * the code. One folder at a time, e.g.
  *   npm run test:mutation -- --mutate 'src/encoder/**\/*.ts'
+ * On a shared two-core machine a survivor costs a run of every test that covers it (about a
+ * minute with the whole set), so #21's measurement limited each folder to the tests about it,
+ * with --testFiles, and kept results with --incremental so a re-run only retries what changed:
+ *   -- --mutate 'src/encoder/**\/*.ts' --testFiles test/core/encode.test.ts,... --concurrency 2 \
+ *      --incremental --incrementalFile reports/mutation/encoder.incremental.json
  * Reports go to reports/mutation/ (gitignored). The tests it runs, and those it leaves out and
  * why, are in vitest.mutation.config.ts.
  * @type {import('@stryker-mutator/api/core').PartialStrykerOptions}
