@@ -145,6 +145,8 @@ class RareState {
   lifeTimer: ReturnType<typeof setTimeout> | undefined = undefined
   /** The stream in diagnostics messages: made when the first one is published. */
   info: Observed | undefined = undefined
+  /** Gives back what the stream holds (a connection-limit slot) when it ends. */
+  release: (() => void) | undefined = undefined
 }
 
 /** A stream as diagnostics messages show it; see {@link StreamInfo}. */
@@ -367,6 +369,18 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
    */
   dropClient(): void {
     this.#finish('timeout')
+  }
+
+  /**
+   * Calls `release` once, when the stream ends (at once if it has), before `onClose` runs: for a
+   * connection-limit slot, so `onClose` and `closed` already see it given back.
+   */
+  releaseOnEnd(release: () => void): void {
+    if (this.#state === State.Closed) {
+      release()
+      return
+    }
+    ;(this.#rare ??= new RareState()).release = release
   }
 
   /** Ends the stream with `reason`, reporting nothing (the caller handles any error). */
@@ -726,6 +740,12 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
     }
     if (streamClose.hasSubscribers) this.#publishClose(reason, wasRunning)
     this.#stopSource()
+    // Before `onClose` and `closed`: what they see (a limiter's count) no longer holds this one.
+    const release = this.#rare?.release
+    if (release) {
+      this.#rare!.release = undefined
+      release()
+    }
     this.#settle(openFailure ? Promise.reject(openFailure.error) : reason)
     const { onClose } = this.#options
     if (onClose) {

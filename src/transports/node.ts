@@ -185,7 +185,7 @@ export function streamResponse<Req>(
     }
     // Every path ends the pump (even a client gone while the content function ran): the slot
     // is given back exactly once, whatever the reason.
-    closed.then(release, release)
+    pump.releaseOnEnd(release)
   }
   const sink = new NodeSink(res, pump)
   // The client may be gone already (its 'close' came before this call): never wait for it.

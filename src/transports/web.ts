@@ -239,7 +239,7 @@ export class PreparedStream {
       const rejected = { status: 503, headers: rejectionHeaders(limiter.retryAfterHeader, headers) }
       return { body: REJECTION_BODY, init: rejected }
     }
-    if (release) closed.then(release, release)
+    if (release) pump.releaseOnEnd(release)
     const sink = new WebSink(pump, request, closed)
     return { body: new ReadableStream<Uint8Array>(sink, { highWaterMark: 0 }), init: head }
   }
