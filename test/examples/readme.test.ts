@@ -5,8 +5,13 @@ import { expect, test } from 'vitest'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 
+/** The runnable examples: every `.ts` file, except that an app's folder runs its `server.ts`. */
 function scripts(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+  const entries = readdirSync(dir, { withFileTypes: true })
+  if (dir !== join(root, 'examples') && entries.some((entry) => entry.name === 'server.ts')) {
+    return [relative(root, join(dir, 'server.ts'))]
+  }
+  return entries.flatMap((entry) => {
     const path = join(dir, entry.name)
     if (entry.isDirectory()) return entry.name === 'demo' ? [] : scripts(path)
     return entry.name.endsWith('.ts') ? [relative(root, path)] : []
