@@ -63,12 +63,3 @@ export async function closeAllServers(): Promise<void> {
 
 /** Resolves after `ms` milliseconds. */
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-
-/** Polls `predicate` until it holds, failing after `timeout` ms. */
-export async function waitFor(predicate: () => boolean, timeout = 5000, what = 'condition') {
-  const start = Date.now()
-  while (!predicate()) {
-    if (Date.now() - start > timeout) throw new Error(`waitFor: ${what} not met in ${timeout} ms`)
-    await sleep(5)
-  }
-}

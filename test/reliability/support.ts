@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs'
 import { request as httpRequest, type IncomingMessage } from 'node:http'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { waitFor as oldWaitFor, sleep } from '../helpers/servers.ts'
+import { sleep } from '../helpers/servers.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 /** An open event stream as a `node:http` client sees it. */
@@ -70,10 +70,9 @@ export async function fetchText(url: string, headers: Record<string, string> = {
 }
 
 // The shared helpers, under the names these suites use: a raw client that sends a GET and then
-// never reads (a frozen tab, a stuck proxy), and a delay. `until` (the old polling helper) stays
-// only while broker-faults.test.ts imports it; everything else polls with helpers/wait.ts.
+// never reads (a frozen tab, a stuck proxy), and a delay. Polling is helpers/wait.ts's waitFor.
 export { stalledClient as stuckClient } from '../helpers/streams.ts'
-export { oldWaitFor as until, sleep }
+export { sleep }
 
 /**
  * Waits until `read()` (a count of items a source produced) stops growing, and returns it.
