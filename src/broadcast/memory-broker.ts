@@ -98,11 +98,7 @@ export class MemoryBroker implements Broker {
     this.#sweep(now, SWEEP_PER_PUBLISH)
     const seq = ++this.#seq
     const message: StoredMessage = { topic, epoch: this.#epoch, seq, payload, expires }
-    let entry = this.#histories.get(topic)
-    if (entry && entry.expires <= now) {
-      this.#forget(topic, entry)
-      entry = undefined
-    }
+    let entry = this.#unexpired(topic, now)
     if (entry) {
       // To the end: the map stays ordered by last publish.
       this.#histories.delete(topic)
@@ -121,6 +117,7 @@ export class MemoryBroker implements Broker {
     if (this.#listening.has(topic)) this.#sink?.message(message)
     return Promise.resolve({ epoch: this.#epoch, seq })
   }
+
   listen(topic: string): Promise<void> {
     this.#listening.add(topic)
     return Promise.resolve()
@@ -137,11 +134,7 @@ export class MemoryBroker implements Broker {
     const trimmed = new Map<string, number>()
     const now = performance.now()
     for (const topic of topics) {
-      let entry = this.#histories.get(topic)
-      if (entry && entry.expires <= now) {
-        this.#forget(topic, entry)
-        entry = undefined
-      }
+      const entry = this.#unexpired(topic, now)
       if (entry) this.#expire(entry, now)
       // A topic never seen or forgotten: whatever it had is older than the watermark.
       trimmed.set(topic, entry?.trimmed ?? this.#forgotten)
@@ -170,6 +163,14 @@ export class MemoryBroker implements Broker {
     this.#listening.clear()
     this.#histories.clear()
     return Promise.resolve()
+  }
+
+  /** The topic's history, unless its whole history has expired: then it is forgotten. */
+  #unexpired(topic: string, now: number): TopicHistory | undefined {
+    const entry = this.#histories.get(topic)
+    if (entry === undefined || entry.expires > now) return entry
+    this.#forget(topic, entry)
+    return undefined
   }
 
   /** Drops the topic's expired messages; they count as trimmed. */

@@ -24,6 +24,25 @@ import { waitFor } from '../helpers/wait.ts'
 afterEach(closeAllServers)
 
 /** A node:http server streaming `content`, recording errors, close reasons and responses. */
+/**
+ * A source with no `return()` and no look at `ctx.signal`: it yields `x`, then never answers
+ * again.
+ */
+function oneThenSilence(): AsyncIterable<string> {
+  return {
+    [Symbol.asyncIterator]: () => {
+      let first = true
+      return {
+        next: () => {
+          if (!first) return new Promise<never>(() => {})
+          first = false
+          return Promise.resolve({ done: false, value: 'x' })
+        },
+      }
+    },
+  }
+}
+
 async function serve(content: (ctx: StreamContext<unknown>) => unknown, options: object = {}) {
   const errors: unknown[] = []
   const reasons: CloseReason[] = []
@@ -147,19 +166,7 @@ describe("the source's return()", () => {
   })
 
   test('a source without return() is simply dropped on disconnect: nothing reported', async () => {
-    const pending = {
-      [Symbol.asyncIterator]: () => {
-        let first = true
-        return {
-          next: () => {
-            if (!first) return new Promise<never>(() => {})
-            first = false
-            return Promise.resolve({ done: false, value: 'x' })
-          },
-        }
-      },
-    }
-    const { server, errors, reasons, closed } = await serve(() => pending)
+    const { server, errors, reasons, closed } = await serve(oneThenSilence)
     await readOneAndLeave(server.url)
     await closed()
     expect(reasons).toEqual(['disconnect'])
@@ -251,21 +258,7 @@ describe('send timeout', () => {
 describe('shutdown', () => {
   test('a source that never looks at ctx.signal is ended after the grace: reason shutdown, no error', async () => {
     const registry = new StreamRegistry()
-    const { server, errors, reasons, closed } = await serve(
-      () => ({
-        [Symbol.asyncIterator]: () => {
-          let first = true
-          return {
-            next: () => {
-              if (!first) return new Promise<never>(() => {})
-              first = false
-              return Promise.resolve({ done: false, value: 'x' })
-            },
-          }
-        },
-      }),
-      { registry },
-    )
+    const { server, errors, reasons, closed } = await serve(oneThenSilence, { registry })
     const read = readEvents(server.url)
     await waitFor('the stream to be registered', () => registry.size, { until: (n) => n === 1 })
     await registry.closeAll({ grace: 50 })
