@@ -21,6 +21,8 @@
  * - `ERR_SSE_RESPONSE` — a testing helper got a response that is not an event stream.
  * - `ERR_SSE_RUN_NOT_FOUND` — no run has this id (never started, or expired): answer 404.
  * - `ERR_SSE_RUN_EXISTS` — a run with this id is running or has not expired yet: answer 409.
+ * - `ERR_SSE_RUN_ABANDONED` — reported to a `Runs`' `onError`: a run's producing instance stopped
+ *   renewing its lease (it died), so the run was ended as failed.
  */
 export type SseErrorCode =
   | 'ERR_SSE_INVALID_FIELD'
@@ -35,6 +37,7 @@ export type SseErrorCode =
   | 'ERR_SSE_RESPONSE'
   | 'ERR_SSE_RUN_NOT_FOUND'
   | 'ERR_SSE_RUN_EXISTS'
+  | 'ERR_SSE_RUN_ABANDONED'
 
 // A registered symbol, so two installed copies of Oven recognise each other's errors.
 const brand = Symbol.for('oven-sse.SseError')

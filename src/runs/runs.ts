@@ -16,7 +16,16 @@
  *   the end event). Reading it (a handful of messages) answers "is there such a run, and in what
  *   state" on any instance, without any state outside the broker.
  *
- * Both topics expire like any topic: `ttl` after their last event, so a finished run is forgotten
+ *
+ * And one topic per producing instance, `runs-beat:<instance>`: its heartbeat, published every
+ * third of `lease` while the instance produces a run, keeping only the newest (one publish per
+ * instance, however many runs it produces). The `start` message names the instance. An attached
+ * client that has seen neither an event of its run nor a new beat of that instance for a whole
+ * `lease` ends the run as `'failed'` on the producer's behalf: an instance that died without a
+ * goodbye never leaves its clients waiting for `ttl`. Liveness is judged by the beat's position
+ * moving, not by clocks, so instances need not agree on the time.
+ *
+ * The topics expire like any topic: `ttl` after their last event, so a finished run is forgotten
  * `ttl` after it ended and an attach then gets the {@link END_EVENT} with reason `'unknown'`.
  *
  * The state of a local run moves one way, in one place (`#produce`): running, then done, failed
@@ -34,6 +43,14 @@ import { RESET_EVENT } from '../broadcast/subscription.ts'
 import { ServerSentEvent } from '../encoder/encode.ts'
 import { checkOptionNames, describe, invalidOption, SseError } from '../errors.ts'
 import { allowsShortDurations, checkDelay, SHORT_DURATIONS } from '../util/delay.ts'
+
+/** Waits `ms`, or less if `signal` aborts first. */
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms)
+    signal.addEventListener('abort', () => resolve(clearTimeout(timer)), { once: true })
+  })
+}
 
 /**
  * The type of the last event of every run's stream: its data is JSON `{"reason": RunEndReason}`.
@@ -57,8 +74,8 @@ export type RunState = 'running' | 'done' | 'failed' | 'stopped'
 /**
  * Why a run's stream ended, the `reason` of its {@link END_EVENT}:
  * - `'done'` — the producer finished;
- * - `'failed'` — the producer threw (or an item could not be published); the error went to the
- *   `onError` option, never to clients;
+ * - `'failed'` — the producer threw (or an item could not be published), or its instance stopped
+ *   renewing its lease (died); the error went to the `onError` option, never to clients;
  * - `'stopped'` — `stop()` was called (on any instance), or `close()` on the producing one;
  * - `'unknown'` — there is no such run: never started, or finished more than `ttl` ago.
  */
@@ -98,6 +115,14 @@ export interface RunsOptions {
    */
   history?: number | undefined
   /**
+   * How long (ms) a running run may go without a sign of life (an event, or the heartbeat its
+   * producing instance sends every third of `lease`) before its attached clients take its
+   * instance for dead and end the run with reason `'failed'`. Clients then hear of it within one
+   * to two `lease`s. A whole number of ms, at least 1000 (tests go lower with `shortDurations()`).
+   * @defaultValue `30000`
+   */
+  lease?: number | undefined
+  /**
    * Receives what belongs to no caller: a producer's error (clients only see the reason
    * `'failed'`), an end that could not be published, a broker error.
    * @defaultValue logs with `console.error`
@@ -127,6 +152,8 @@ export interface RunHandle {
 interface Control {
   /** The id of the `start` message: attaching "from the start" resumes from there. */
   readonly origin: string
+  /** The instance producing the run: whose heartbeat keeps it alive. */
+  readonly instance: string
   readonly stopRequested: boolean
   /** Present once the run has finished. */
   readonly end?: { readonly reason: Exclude<RunState, 'running'>; readonly id: string }
@@ -137,15 +164,17 @@ interface LocalRun {
   finished?: Promise<Exclude<RunState, 'running'>>
 }
 
-const OPTIONS = ['broker', 'ttl', 'history', 'onError']
+const OPTIONS = ['broker', 'ttl', 'history', 'lease', 'onError']
 const ATTACH_OPTIONS = ['lastEventId', 'signal', 'request']
 const DEFAULT_TTL = 3_600_000
+const DEFAULT_LEASE = 30_000
 const MAX_ID_LENGTH = 256
 /** Control messages read at once: a start, an end, and a few stop requests that raced. */
 const CONTROL_READ = 64
 
 const runTopic = (id: string) => `run:${id}`
 const controlTopic = (id: string) => `run-control:${id}`
+const beatTopic = (instance: string) => `runs-beat:${instance}`
 
 function checkId(id: unknown, where: string): string {
   if (typeof id !== 'string' || id === '' || id.length > MAX_ID_LENGTH || !id.isWellFormed()) {
@@ -198,9 +227,17 @@ export class Runs {
   readonly #broker: Broker
   readonly #hub: Broadcaster
   readonly #onError: (error: unknown) => void
+  readonly #ttl: number
+  readonly #lease: number
+  /** This instance's name on the beat topic. */
+  readonly #instance = crypto.randomUUID()
+  /** The heartbeat's timer, while this instance produces runs. */
+  #beating: ReturnType<typeof setInterval> | undefined
   /** Runs produced by this process, by id, from `start()` until their end is published. */
   readonly #local = new Map<string, LocalRun>()
   #closed = false
+  /** Aborts on `close()`: cuts short the waits between attempts to publish an end. */
+  readonly #closing = new AbortController()
 
   /**
    * @param options - see {@link RunsOptions}.
@@ -211,6 +248,10 @@ export class Runs {
     const short = allowsShortDurations(options)
     const ttl =
       options.ttl === undefined ? DEFAULT_TTL : checkDelay('ttl', options.ttl, { min: 1000 }, short)
+    this.#lease =
+      options.lease === undefined
+        ? DEFAULT_LEASE
+        : checkDelay('lease', options.lease, { min: 1000 }, short)
     const history = options.history ?? 10_000
     if (typeof history !== 'number' || !Number.isSafeInteger(history) || history < 1) {
       invalidOption('history', 'an integer >= 1', history)
@@ -219,6 +260,7 @@ export class Runs {
       invalidOption('onError', 'a function', options.onError)
     }
     this.#onError = options.onError ?? ((error) => console.error('[oven-sse] runs error:', error))
+    this.#ttl = ttl
     this.#broker = options.broker ?? new MemoryBroker()
     this.#hub = new Broadcaster({
       broker: this.#broker,
@@ -259,10 +301,22 @@ export class Runs {
     try {
       const control = await this.#readControl(id)
       if (control !== undefined) throw exists(id, control.end?.reason ?? 'running')
-      origin = await this.#hub.publish(controlTopic(id), { event: 'start' })
+      // A beat comes before the start: whoever finds the run finds its instance alive.
+      await this.#beat()
+      origin = await this.#hub.publish(controlTopic(id), {
+        event: 'start',
+        data: JSON.stringify({ instance: this.#instance }),
+      })
+      // Two instances that started the same id at once both got here; the broker ordered their
+      // starts, and the first one is the run.
+      if ((await this.#readControl(id))?.origin !== origin) throw exists(id, 'running')
     } catch (error) {
       this.#local.delete(id)
       throw error
+    }
+    if (this.#beating === undefined) {
+      this.#beating = setInterval(() => this.#beat().catch(() => {}), Math.ceil(this.#lease / 3))
+      this.#beating.unref?.()
     }
     local.finished = this.#produce(id, origin, producer, local.controller)
     return { id, finished: local.finished }
@@ -335,6 +389,7 @@ export class Runs {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    this.#closing.abort()
     const finishing: Array<Promise<unknown>> = []
     for (const local of this.#local.values()) {
       local.controller.abort('shutdown')
@@ -345,6 +400,22 @@ export class Runs {
   }
 
   // ---- the producing side -----------------------------------------------------------------
+
+  /**
+   * Renews the lease of this instance's runs: one message on its beat topic, which keeps only
+   * the newest. A beat that fails (the broker is away) is not reported: the runs' events fail
+   * too, and say so.
+   */
+  #beat(): Promise<unknown> {
+    return this.#broker.publish(beatTopic(this.#instance), '', 1, this.#ttl)
+  }
+
+  /** The position of `instance`'s newest beat, `''` when there is none. */
+  async #lastBeat(instance: string): Promise<string> {
+    const read = await this.#broker.read([beatTopic(instance)], 0, 1)
+    const beat = read.messages.at(-1)
+    return beat === undefined ? '' : formatEventId(beat.epoch, beat.seq)
+  }
 
   /** Runs the producer to its end and publishes the end. Never rejects. */
   async #produce(
@@ -394,22 +465,39 @@ export class Runs {
         .catch(() => {})
     }
     watching.abort()
-    try {
-      const endId = await this.#hub.publish(topic, {
-        event: END_EVENT,
-        data: JSON.stringify({ reason: state }),
-      })
-      await this.#hub.publish(controlTopic(id), {
-        event: 'end',
-        data: JSON.stringify({ reason: state, id: endId }),
-      })
-    } catch (error) {
-      // The run stays "running" for others until its events expire (`ttl`).
-      this.#onError(error)
+    // The end must reach the broker, or the run would read as running (its instance beats on)
+    // until it expires: a failed publish (the broker away) is tried again every third of a
+    // lease, until it succeeds, the run would have expired anyway, or `close()`.
+    const giveUp = Date.now() + this.#ttl
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.#publishEnd(id, state)
+        break
+      } catch (error) {
+        if (attempt === 0) this.#onError(error)
+        if (this.#closed || Date.now() >= giveUp) break
+        await delay(Math.ceil(this.#lease / 3), this.#closing.signal)
+      }
     }
     await watcher
     this.#local.delete(id)
+    if (this.#local.size === 0) {
+      clearInterval(this.#beating)
+      this.#beating = undefined
+    }
     return state
+  }
+
+  /** Publishes run `id`'s end: the end event to its clients, then the end on its control. */
+  async #publishEnd(id: string, reason: Exclude<RunState, 'running'>): Promise<void> {
+    const endId = await this.#hub.publish(runTopic(id), {
+      event: END_EVENT,
+      data: JSON.stringify({ reason }),
+    })
+    await this.#hub.publish(controlTopic(id), {
+      event: 'end',
+      data: JSON.stringify({ reason, id: endId }),
+    })
   }
 
   /** Follows the control topic from the run's origin and aborts the producer on a stop. */
@@ -458,42 +546,110 @@ export class Runs {
       lastEventId: lastEventId ?? control.origin,
       signal,
     })
-    for await (const event of subscription) {
-      yield event
-      if (event.event === END_EVENT) return
-      if (event.event === RESET_EVENT) {
-        // Only live events follow a reset: if the run has already ended, none will come.
-        // Ended, or expired meanwhile (no end will be published): end here.
-        const now = await this.#readControl(id)
-        if (now === undefined || now.end !== undefined) {
-          yield endEvent(now?.end?.reason ?? 'unknown')
-          return
+    const events = subscription[Symbol.asyncIterator]()
+    const { instance } = control
+    let beat = await this.#lastBeat(instance)
+    try {
+      for (;;) {
+        const next = events.next()
+        let step = await quietFor(next, this.#lease)
+        // A whole lease without an event: unless the producer's beat moved meanwhile, its
+        // instance is gone, and the end published here reaches this client like any event.
+        while (step === QUIET) {
+          beat = await this.#checkLease(id, instance, beat)
+          step = await quietFor(next, this.#lease)
+        }
+        if (step.done) return
+        const event = step.value
+        yield event
+        if (event.event === END_EVENT) return
+        if (event.event === RESET_EVENT) {
+          // Only live events follow a reset: if the run has already ended, none will come.
+          // Ended, or expired meanwhile (no end will be published): end here.
+          const now = await this.#readControl(id)
+          if (now === undefined || now.end !== undefined) {
+            yield endEvent(now?.end?.reason ?? 'unknown')
+            return
+          }
         }
       }
+    } finally {
+      await events.return?.()
     }
+  }
+
+  /**
+   * Ends run `id` if the beat of `instance`, its producer, is still `beat` a lease after it was
+   * read, and returns the beat read now. When the broker cannot be read, nothing is judged: the
+   * next check starts afresh.
+   */
+  async #checkLease(id: string, instance: string, beat: string): Promise<string> {
+    try {
+      const now = await this.#lastBeat(instance)
+      if (now === beat && instance !== this.#instance) await this.#abandon(id)
+      return now
+    } catch (error) {
+      this.#onError(error)
+      return UNREAD
+    }
+  }
+
+  /**
+   * Ends run `id` as `'failed'` for a producer whose instance stopped renewing its lease,
+   * unless its end has been published meanwhile. Two clients that give up on it at once may
+   * both publish an end: each client stops at the first, and the last is the run's state.
+   */
+  async #abandon(id: string): Promise<void> {
+    const control = await this.#readControl(id)
+    if (control === undefined || control.end !== undefined) return
+    this.#onError(
+      new SseError(
+        'ERR_SSE_RUN_ABANDONED',
+        `Run ${describe(id)}: its producer sent no event and no heartbeat for ${this.#lease} ms ` +
+          '(the lease option), so its instance is taken for dead; its clients are told it failed.',
+      ),
+    )
+    await this.#publishEnd(id, 'failed')
   }
 
   /** What the control topic says about run `id`; `undefined`: no such run. */
   async #readControl(id: string): Promise<Control | undefined> {
     const read = await this.#broker.read([controlTopic(id)], 0, CONTROL_READ)
     let origin: string | undefined
+    let instance = ''
     let stopRequested = false
     let end: Control['end']
     for (const message of read.messages) {
       const messageId = formatEventId(message.epoch, message.seq)
       const event = fromPayload(message.payload, messageId)
-      if (event.event === 'start') origin ??= messageId
-      else if (event.event === 'stop') stopRequested = true
+      if (event.event === 'start' && origin === undefined) {
+        origin = messageId
+        instance = (JSON.parse(event.data ?? '{}') as { instance?: string }).instance ?? ''
+      } else if (event.event === 'stop') stopRequested = true
       else if (event.event === 'end' && event.data !== undefined) {
         end = JSON.parse(event.data) as NonNullable<Control['end']>
       }
     }
     if (origin === undefined) return undefined
-    return end === undefined ? { origin, stopRequested } : { origin, stopRequested, end }
+    return end === undefined
+      ? { origin, instance, stopRequested }
+      : { origin, instance, stopRequested, end }
   }
 }
 
 const STOPPED: unique symbol = Symbol('stopped')
+const QUIET: unique symbol = Symbol('quiet')
+/** A beat position no read returns: a lease check that could not read compares unequal. */
+const UNREAD = 'unread'
+
+/** `next`'s result, or {@link QUIET} if it has not settled within `ms`. */
+function quietFor<T>(next: Promise<T>, ms: number): Promise<T | typeof QUIET> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const quiet = new Promise<typeof QUIET>((resolve) => {
+    timer = setTimeout(resolve, ms, QUIET)
+  })
+  return Promise.race([next, quiet]).finally(() => clearTimeout(timer))
+}
 
 /** The iterator of an async or sync iterable. */
 function iterate(
