@@ -38,6 +38,7 @@
 import { createHash } from 'node:crypto'
 import { createClient } from 'redis'
 import { checkOptionNames, describe, invalidOption, SseError } from '../errors.ts'
+import { setDeadline } from '../util/deadline.ts'
 import { checkDelay } from '../util/delay.ts'
 import {
   type Broker,
@@ -458,7 +459,7 @@ export class RedisBroker implements Broker {
   async #waitFirstConnection(): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined
     const timeout = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, this.#timeout)
+      timer = setDeadline(resolve, this.#timeout, undefined)
     })
     try {
       await Promise.race([this.#connected.catch(() => {}), timeout])
@@ -506,11 +507,16 @@ export class RedisBroker implements Broker {
     if (refuseOffline) this.#publishing.add(controller)
     let timer: ReturnType<typeof setTimeout> | undefined
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        // Still unwritten: node-redis drops it and rejects it (as unsent, below) first.
-        controller.abort()
-        reject(new Error(`no answer from Redis in ${this.#timeout} ms`))
-      }, this.#timeout)
+      // Judged after the replies already received: see util/deadline.ts.
+      timer = setDeadline(
+        () => {
+          // Still unwritten: node-redis drops it and rejects it (as unsent, below) first.
+          controller.abort()
+          reject(new Error(`no answer from Redis in ${this.#timeout} ms`))
+        },
+        this.#timeout,
+        undefined,
+      )
     })
     try {
       return await Promise.race([

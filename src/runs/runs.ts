@@ -42,6 +42,7 @@ import { type BroadcastItem, fromPayload } from '../broadcast/payload.ts'
 import { RESET_EVENT } from '../broadcast/subscription.ts'
 import { ServerSentEvent } from '../encoder/encode.ts'
 import { checkOptionNames, describe, invalidOption, SseError } from '../errors.ts'
+import { setDeadline } from '../util/deadline.ts'
 import { allowsShortDurations, checkDelay, SHORT_DURATIONS } from '../util/delay.ts'
 
 /** Waits `ms`, or less if `signal` aborts first. */
@@ -642,11 +643,14 @@ const QUIET: unique symbol = Symbol('quiet')
 /** A beat position no read returns: a lease check that could not read compares unequal. */
 const UNREAD = 'unread'
 
-/** `next`'s result, or {@link QUIET} if it has not settled within `ms`. */
+/**
+ * `next`'s result, or {@link QUIET} if it has not settled within `ms` (judged after the I/O
+ * already received: an event that arrived while the loop was held still counts).
+ */
 function quietFor<T>(next: Promise<T>, ms: number): Promise<T | typeof QUIET> {
   let timer: ReturnType<typeof setTimeout> | undefined
   const quiet = new Promise<typeof QUIET>((resolve) => {
-    timer = setTimeout(resolve, ms, QUIET)
+    timer = setDeadline(resolve, ms, QUIET)
   })
   return Promise.race([next, quiet]).finally(() => clearTimeout(timer))
 }

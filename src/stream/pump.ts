@@ -58,6 +58,7 @@ import {
 } from '../encoder/encode.ts'
 import { describe, SseError } from '../errors.ts'
 import type { ShutdownTarget } from '../shutdown/registry.ts'
+import { setDeadline } from '../util/deadline.ts'
 import { unref } from '../util/delay.ts'
 import { PumpContext } from './context.ts'
 import { clock, type KeepAlive, keepAlive } from './keepalive.ts'
@@ -140,6 +141,8 @@ class RareState {
   /** The error that ended the stream, if one did. */
   failure: unknown = undefined
   sendTimer: ReturnType<typeof setTimeout> | undefined = undefined
+  /** When the sink last refused a write (`clock()`), for the send timeout. */
+  blockedSince = 0
   graceTimer: ReturnType<typeof setTimeout> | undefined = undefined
   /** Ends the stream after `maxDuration`. */
   lifeTimer: ReturnType<typeof setTimeout> | undefined = undefined
@@ -577,14 +580,21 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
     const { sendTimeout } = this.#options
     if (sendTimeout > 0) {
       const rare = (this.#rare ??= new RareState())
-      rare.sendTimer = setTimeout(Pump.#onSendTimeout, sendTimeout, this)
+      rare.blockedSince = clock()
+      // Judged after the I/O already received, so a client that drained while the event loop
+      // was held is not dropped (util/deadline.ts).
+      rare.sendTimer = setDeadline(Pump.#onSendTimeout, sendTimeout, this)
       unref(rare.sendTimer)
     }
   }
 
   static #onSendTimeout<R>(pump: Pump<R>): void {
-    pump.#rare!.sendTimer = undefined
-    if (!(pump.#flags & Flag.Blocked)) return
+    const rare = pump.#rare!
+    if (!(pump.#flags & Flag.Blocked) || pump.#state !== State.Running) return
+    // The judgement of an earlier block, which drained and blocked again since: the new one has
+    // its own timer.
+    if (clock() - rare.blockedSince < pump.#options.sendTimeout - 1) return
+    rare.sendTimer = undefined
     if (sendTimeoutChannel.hasSubscribers) {
       sendTimeoutChannel.publish({
         stream: pump.#observed,

@@ -9,6 +9,7 @@
 
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import { checkOptionNames, describe, invalidOption, SseError } from '../errors.ts'
+import { setDeadline } from '../util/deadline.ts'
 import { checkDelay } from '../util/delay.ts'
 
 /** One dispatched event, as a client sees it. */
@@ -91,7 +92,8 @@ export async function* iterateMessages(
   const decoder = new TextDecoder()
   let timer: ReturnType<typeof setTimeout> | undefined
   const expired = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), timeout)
+    // Judged after the data already received (util/deadline.ts).
+    timer = setDeadline(resolve, timeout, 'timeout')
   })
   let reader: ReadableStreamDefaultReader<Uint8Array> | undefined
   const aborted = new Promise<'aborted'>((resolve) => {

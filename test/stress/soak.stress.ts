@@ -196,6 +196,10 @@ async function scenario(shape: Shape) {
   // Publish rounds; leavers go at random rounds; Redis dies twice and comes back.
   const accepted = new Map<string, string[]>()
   let refused = 0
+  // Publishes that got no answer in commandTimeout: Redis may still have run them, and the
+  // broker says so ("may not have been published"). Such an event reaches every subscriber of
+  // its topic or none; none was seen on a quiet machine.
+  const uncertain = new Set<string>()
   const leaveAt = leavers.map((_, i) => 1 + ((i * 7919) % (rounds - 1)))
   const started = performance.now()
   for (let round = 0; round < rounds; round++) {
@@ -226,8 +230,9 @@ async function scenario(shape: Shape) {
           const list = accepted.get(`t${t}`) ?? []
           list.push(data)
           accepted.set(`t${t}`, list)
-        } catch {
-          refused++
+        } catch (error) {
+          if (/may not have been published/.test((error as Error).message)) uncertain.add(data)
+          else refused++
         }
       }),
     )
@@ -253,8 +258,14 @@ async function scenario(shape: Shape) {
     () => stayers.filter((s, i) => s.data.length < accepted.get(topicOf(i))!.length).length,
     { until: (behind) => behind === 0, timeout: 60_000 },
   )
+  const seenOnTopic = new Map<string, string[]>()
   for (const [i, stayer] of stayers.entries()) {
-    expect(stayer.data).toEqual(accepted.get(topicOf(i)))
+    const topic = topicOf(i)
+    expect(stayer.data.filter((data) => !uncertain.has(data))).toEqual(accepted.get(topic))
+    // Uncertain ones included, every stayer of a topic received the same events, in order.
+    const first = seenOnTopic.get(topic) ?? stayer.data
+    seenOnTopic.set(topic, first)
+    expect(stayer.data).toEqual(first)
   }
 
   // The rest end: closeAll for the stayers (and any stuck stream not dropped yet).
@@ -306,6 +317,7 @@ async function scenario(shape: Shape) {
     streams: total,
     accepted: acceptedCount,
     refused,
+    uncertain: uncertain.size,
     publishMs: Math.round(publishMs),
     closes: {
       shutdown: count('shutdown'),
