@@ -404,6 +404,25 @@ test("a model that fails ends clients with the SDK's error chunk, reason 'failed
   expect(errors.map(String)).toEqual(['Error: connection to db-7 refused (password hunter2)'])
 }, 60_000)
 
+test('a model call that throws at once (a provider refusing the key) ends the same way', async () => {
+  const model = new MockLanguageModelV3({
+    doStream: async () => {
+      throw new Error('401 from provider: key sk-live-1234 revoked')
+    },
+  })
+  const { app, runs, runOf, errors } = makeApp(model)
+  const { url } = await serve(app)
+  const events = await readEvents(await postChat(url, 'chat-6'))
+  expect(chunks(events).map((chunk) => chunk.type)).toEqual(['start', 'error'])
+  expect(events.slice(-2).map((event) => event.data)).toEqual([
+    JSON.stringify({ type: 'error', errorText: FAILED_TEXT }),
+    '[DONE]',
+  ])
+  expect(JSON.stringify(events)).not.toMatch(/sk-live|401/)
+  expect(await runs.status(runOf('chat-6') as string)).toBe('failed')
+  expect(errors.map(String)).toEqual(['Error: 401 from provider: key sk-live-1234 revoked'])
+}, 30_000)
+
 test('a chat with no run answers 204, the SDK\'s "nothing to resume"; bad requests get 400', async () => {
   const { model } = scriptedModel()
   const { app } = makeApp(model)
