@@ -27,6 +27,22 @@ export {
 } from './broadcast/subscription.ts'
 export { type Channel, createChannel } from './channels/channel.ts'
 export {
+  type AnyContract,
+  type Contract,
+  type ContractBroadcastItem,
+  type ContractData,
+  type ContractEvent,
+  type ContractEventName,
+  type ContractEvents,
+  type ContractInput,
+  type ContractInputData,
+  type ContractOptions,
+  defineContract,
+  isContract,
+  validateEvent,
+} from './contracts/contract.ts'
+export type { StandardJSONSchemaV1, StandardSchemaV1 } from './contracts/standard-schema.ts'
+export {
   type BrokerStateMessage,
   CHANNELS,
   type DiagnosticsChannel,
