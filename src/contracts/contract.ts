@@ -348,20 +348,28 @@ function check(contract: AnyContract, item: unknown): CheckedEvent | Promise<Che
     }
   }
   const { event: name, data, id, retry } = item as Record<string, unknown>
-  const schema = typeof name === 'string' ? contract.events[name] : undefined
+  if (typeof name !== 'string') {
+    const received = isPromise(item) ? describe(item) : `an object whose event is ${describe(name)}`
+    throw new SseError(
+      'ERR_SSE_INVALID_EVENT',
+      `Invalid event: expected an object { event, data } whose event is one of ` +
+        `${listNames(contract)}, received ${received}.`,
+    )
+  }
+  const schema = contract.events[name]
   if (schema === undefined) {
     throw new SseError(
       'ERR_SSE_INVALID_EVENT',
-      `Invalid event ${typeof name === 'string' ? JSON.stringify(name) : describe(name)}: ` +
-        `not in the contract; expected one of ${listNames(contract)}.`,
+      `Invalid event ${JSON.stringify(name)}: not in the contract; expected one of ` +
+        `${listNames(contract)}.`,
     )
   }
-  if (!contract.validate) return { event: name as string, data, id, retry }
+  if (!contract.validate) return { event: name, data, id, retry }
   const result = schema['~standard'].validate(data)
   if (isPromise(result)) {
-    return result.then((settled) => settle(name as string, schema, settled, id, retry))
+    return result.then((settled) => settle(name, schema, settled, id, retry))
   }
-  return settle(name as string, schema, result, id, retry)
+  return settle(name, schema, result, id, retry)
 }
 
 /**
