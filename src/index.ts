@@ -43,6 +43,12 @@ export {
   validateEvent,
 } from './contracts/contract.ts'
 export {
+  type EventStreamMediaType,
+  type EventStreamMediaTypeOptions,
+  eventStreamMediaType,
+  type JsonSchema,
+} from './contracts/openapi.ts'
+export {
   type ContractContent,
   type ContractSource,
   typedSource,
