@@ -293,7 +293,7 @@ export class Broadcaster<C extends AnyContract | undefined = undefined> {
    *   rejects with `ERR_SSE_BROKER` when the broker cannot take it (Redis unreachable): the
    *   event was then not published.
    */
-  async publish(topic: string, item: PublishItem<C>): Promise<string> {
+  publish(topic: string, item: PublishItem<C>): Promise<string> {
     // The life of one published event, hop by hop (each name is a method to jump to):
     //
     //  1. `toPayload` (payload.ts) checks the item and serializes it once: the payload.
@@ -315,15 +315,20 @@ export class Broadcaster<C extends AnyContract | undefined = undefined> {
     //     Batching point 2: the batch is written at the end of the burst, or at 16 KiB.
     //  8. `Pump.#flush` hands it to the transport's `Sink.write`: `res.write` on Node
     //     (transports/node.ts), a chunk enqueued on the body's stream on the web path.
-    checkTopic(topic, 'publish()')
-    const bound = this.#contract
-    if (bound !== undefined) {
-      // Checked (maybe by an async schema) first, published in call order: data as JSON text.
-      return bound.inOrder.run(toWireEvent(bound.contract, item), (event) =>
-        this.#publish(topic, toPayload(event, undefined)),
-      )
+    try {
+      checkTopic(topic, 'publish()')
+      const bound = this.#contract
+      if (bound !== undefined) {
+        // Checked (maybe by an async schema) first, published in call order: data as JSON text.
+        return bound.inOrder.run(toWireEvent(bound.contract, item), (event) =>
+          this.#publish(topic, toPayload(event, undefined)),
+        )
+      }
+      return this.#publish(topic, toPayload(item, this.#serialize))
+    } catch (error) {
+      // A bad topic or item rejects, as everything else publish reports.
+      return Promise.reject(error)
     }
-    return this.#publish(topic, toPayload(item, this.#serialize))
   }
 
   /** Publishes a checked payload: see {@link Broadcaster.publish}. */
