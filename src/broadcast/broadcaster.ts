@@ -128,7 +128,6 @@ export interface BroadcastStats {
 
 /** The options of {@link Broadcaster} and of {@link Broadcaster.subscribe}. */
 const OPTIONS = [
-  'contract',
   'broker',
   'history',
   'historyTtl',
@@ -138,6 +137,7 @@ const OPTIONS = [
   'overflow',
   'serialize',
   'onError',
+  'contract',
 ]
 const SUBSCRIBE_OPTIONS = ['lastEventId', 'signal', 'filter', 'request']
 const MAX_TOPIC_LENGTH = 512
