@@ -17,7 +17,7 @@
  * @module
  */
 
-import { describe, invalidOption, SseError } from '../errors.ts'
+import { checkOptionNames, describe, invalidOption, SseError } from '../errors.ts'
 import type { StandardSchemaV1 } from './standard-schema.ts'
 
 /** What a contract declares: event name → Standard Schema of that event's data. */
@@ -162,7 +162,7 @@ export function defineContract<Events extends ContractEvents, Validate extends b
   }
   let validate = true
   if (options !== undefined) {
-    checkOptionNamesOf(options)
+    checkOptionNames('defineContract()', options, OPTIONS)
     if (options.validate !== undefined) {
       if (typeof options.validate !== 'boolean') {
         invalidOption('validate', 'a boolean', options.validate)
@@ -199,23 +199,6 @@ export function defineContract<Events extends ContractEvents, Validate extends b
   return Object.freeze(contract) as unknown as Contract<Events, Validate>
 }
 
-function checkOptionNamesOf(options: unknown): asserts options is ContractOptions {
-  if (typeof options !== 'object' || options === null) {
-    throw new SseError(
-      'ERR_SSE_INVALID_OPTION',
-      `Invalid options for defineContract(): expected an object, received ${describe(options)}.`,
-    )
-  }
-  for (const name of Object.keys(options)) {
-    if (!OPTIONS.includes(name)) {
-      throw new SseError(
-        'ERR_SSE_INVALID_OPTION',
-        `Unknown option "${name}" for defineContract(); the options are: ${OPTIONS.join(', ')}.`,
-      )
-    }
-  }
-}
-
 /** Whether `value` is a contract made by {@link defineContract} (of any installed copy). */
 export function isContract(value: unknown): value is AnyContract {
   return (
@@ -226,7 +209,8 @@ export function isContract(value: unknown): value is AnyContract {
 }
 
 /**
- * Checks the `contract` option of `owner` and returns it.
+ * Checks a `contract` option or argument and returns it: throws `ERR_SSE_INVALID_OPTION`
+ * unless it was made by {@link defineContract}.
  *
  * @internal
  */

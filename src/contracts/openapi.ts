@@ -11,7 +11,7 @@
  * @module
  */
 
-import { describe, SseError } from '../errors.ts'
+import { checkOptionNames, describe, SseError } from '../errors.ts'
 import { type AnyContract, checkContract } from './contract.ts'
 import type { StandardJSONSchemaV1, StandardSchemaV1 } from './standard-schema.ts'
 
@@ -153,20 +153,7 @@ export function eventStreamMediaType(
   options: EventStreamMediaTypeOptions = {},
 ): EventStreamMediaType {
   const { events } = checkContract(contract)
-  if (typeof options !== 'object' || options === null) {
-    throw new SseError(
-      'ERR_SSE_INVALID_OPTION',
-      `Invalid options for eventStreamMediaType(): expected an object, received ${describe(options)}.`,
-    )
-  }
-  for (const name of Object.keys(options)) {
-    if (!OPTIONS.includes(name)) {
-      throw new SseError(
-        'ERR_SSE_INVALID_OPTION',
-        `Unknown option "${name}" for eventStreamMediaType(); the options are: ${OPTIONS.join(', ')}.`,
-      )
-    }
-  }
+  checkOptionNames('eventStreamMediaType()', options, OPTIONS)
   const { toJsonSchema: convert, id = DEFAULT_ID } = options
   if (convert !== undefined && typeof convert !== 'function') {
     throw new SseError(
