@@ -22,6 +22,8 @@ const RANK: Record<string, number> = {
   limits: 2,
   http: 2,
   stream: 3,
+  // Above the stream core (a typed source wraps a source), below what binds a contract.
+  contracts: 3.5,
   transports: 4,
   channels: 4,
   broadcast: 4,

@@ -35,7 +35,8 @@ const cases: Array<[owner: string, call: () => unknown, known: string]> = [
   [
     'Broadcaster',
     () => new Broadcaster({ sendTimout: 5 } as never),
-    'broker, history, historyTtl, queue, maxResume, maxTopics, overflow, serialize, onError',
+    'broker, history, historyTtl, queue, maxResume, maxTopics, overflow, serialize, onError, ' +
+      'contract',
   ],
   [
     'subscribe()',
