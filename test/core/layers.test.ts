@@ -29,6 +29,7 @@ const RANK: Record<string, number> = {
   adapters: 5,
   testing: 5,
   metrics: 5,
+  client: 5,
 }
 
 function layerOf(file: string): string {
