@@ -159,6 +159,8 @@ export async function runAttempt<E extends ClientEvent>(
     let response: Response
     try {
       response = await settings.fetch(settings.url, {
+        // As `EventSource`: never answered from a cache (`init.cache` may say otherwise).
+        cache: 'no-store',
         ...settings.init,
         method: settings.method,
         headers,

@@ -46,7 +46,7 @@ export interface ConnectOptions<E extends ClientEvent = ClientEvent> {
    */
   headers?: HeadersInit | ((info: ConnectInfo) => HeadersInit | Promise<HeadersInit>) | undefined
   /**
-   * Other `fetch` options (`credentials`, `mode`, `cache`, `referrerPolicy`, …). `method`,
+   * Other `fetch` options (`credentials`, `mode`, `referrerPolicy`, …; `cache` is `'no-store'` unless given here). `method`,
    * `body`, `headers` and `signal` are the client's own and may not appear here.
    */
   init?: Omit<RequestInit, 'method' | 'body' | 'headers' | 'signal'> | undefined
