@@ -45,7 +45,10 @@ describe('a proxy that buffers', () => {
       forward.end()
     })
     const events = await readAll(connect(proxy.url))
-    const expected = Array.from({ length: 200 }, (_, k) => `${k + 1}:🦄 ${k + 1}\nsecond line ${k + 1}`)
+    const expected = Array.from(
+      { length: 200 },
+      (_, k) => `${k + 1}:🦄 ${k + 1}\nsecond line ${k + 1}`,
+    )
     expect(idsAndData(events)).toEqual([...expected, ':'])
   })
 
@@ -269,7 +272,8 @@ describe('statuses', () => {
 
   test('a 204 ends the stream for good (HTML spec), after a stream that had events', async () => {
     const server = await recordingServer((_req, res, _request, index) => {
-      if (index === 0) return void res.writeHead(200, SSE_HEAD).end('id: p-100\nevent: progress\ndata: 100%\n\n')
+      if (index === 0)
+        return void res.writeHead(200, SSE_HEAD).end('id: p-100\nevent: progress\ndata: 100%\n\n')
       res.writeHead(204).end()
     })
     const stream = connect(server.url, { retryDelay: 1 })
@@ -314,7 +318,9 @@ test('connection refused: retried up to maxRetries, then the last error', async 
   ])
   expect(info.reason).toBe('error')
   expect(info.error).toMatchObject({ code: 'ERR_SSE_CONNECTION' })
-  expect((info.error as Error).message).toMatch(/^Could not connect to http:\/\/127\.0\.0\.1:\d+\/: /)
+  expect((info.error as Error).message).toMatch(
+    /^Could not connect to http:\/\/127\.0\.0\.1:\d+\/: /,
+  )
 })
 
 test('an event longer than maxEventSize fails the stream without a retry', async () => {
@@ -328,7 +334,9 @@ test('an event longer than maxEventSize fails the stream without a retry', async
   const info = await stream.closed
   expect(received).toEqual(['small'])
   expect(info.error).toMatchObject({ code: 'ERR_SSE_RESPONSE' })
-  expect((info.error as Error).message).toMatch(/exceeded 1000 characters \(option "maxEventSize"\)/)
+  expect((info.error as Error).message).toMatch(
+    /exceeded 1000 characters \(option "maxEventSize"\)/,
+  )
   expect(server.requests).toHaveLength(1)
 })
 

@@ -4,8 +4,8 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { EventStream } from '../../src/client.ts'
 import type { ClientEvent } from '../../src/client/types.ts'
+import type { EventStream } from '../../src/client.ts'
 import { nodeServer, type TestServer } from '../helpers/servers.ts'
 
 /** One request a {@link recordingServer} received. */

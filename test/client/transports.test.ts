@@ -27,11 +27,7 @@ import { idsAndData, readAll } from './support.ts'
 afterEach(closeAllServers)
 
 /** What a scenario serves: content from the request's method, body, headers and position. */
-type Serve = (request: {
-  method: string
-  body: string
-  headers: Headers
-}) => Content<unknown>
+type Serve = (request: { method: string; body: string; headers: Headers }) => Content<unknown>
 
 /** Starts a server of transport `kind` whose streams come from `serve`. */
 async function serveWith(kind: 'node' | 'web', serve: Serve): Promise<string> {
@@ -94,7 +90,8 @@ describe.each(['node', 'web'] as const)('against the %s transport', (kind) => {
       seen.push(headers.get('last-event-id'))
       return (async function* () {
         if (from === 0) yield { retry: 20 }
-        for (let i = from + 1; i <= Math.min(from + 2, 6); i++) yield { id: String(i), data: `e${i}` }
+        for (let i = from + 1; i <= Math.min(from + 2, 6); i++)
+          yield { id: String(i), data: `e${i}` }
         if (from + 2 >= 6) yield { event: 'oven-end', data: '{}' }
       })()
     })
@@ -188,15 +185,21 @@ describe.each(['node', 'web'] as const)('against the %s transport', (kind) => {
 
   test('close() and the signal end the stream at once; the server sees the disconnect', async () => {
     let open = 0
-    const url = await serveWith(kind, () => async function* ({ signal }: StreamContext<unknown>) {
-      open++
-      try {
-        yield { id: '1', data: 'first' }
-        await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }))
-      } finally {
-        open--
-      }
-    })
+    const url = await serveWith(
+      kind,
+      () =>
+        async function* ({ signal }: StreamContext<unknown>) {
+          open++
+          try {
+            yield { id: '1', data: 'first' }
+            await new Promise((resolve) =>
+              signal.addEventListener('abort', resolve, { once: true }),
+            )
+          } finally {
+            open--
+          }
+        },
+    )
     const controller = new AbortController()
     const first = connect(url, { signal: controller.signal })
     const iterator = first[Symbol.asyncIterator]()
