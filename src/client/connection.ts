@@ -158,7 +158,10 @@ export async function runAttempt<E extends ClientEvent>(
   try {
     let response: Response
     try {
-      response = await settings.fetch(settings.url, {
+      // Called as a plain function: a browser's fetch throws "Illegal invocation" when called
+      // as a method of another object (`settings.fetch(…)`).
+      const request = settings.fetch
+      response = await request(settings.url, {
         // As `EventSource`: never answered from a cache (`init.cache` may say otherwise).
         cache: 'no-store',
         ...settings.init,
