@@ -48,6 +48,9 @@ export function retryAfterDelay(header: string | null, now: number): number | un
   if (header === null) return undefined
   const text = header.trim()
   if (/^\d+$/.test(text)) return Number(text) * 1000
+  // An HTTP date names its day and month; without letters (`-5`, `1.5`) it is neither form,
+  // however `Date.parse` would read it.
+  if (!/[a-z]/i.test(text)) return undefined
   const date = Date.parse(text)
   if (Number.isNaN(date)) return undefined
   return Math.max(0, date - now)

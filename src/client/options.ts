@@ -6,7 +6,7 @@
  */
 
 import { checkOptionNames, describe, invalidOption, SseError } from '../errors.ts'
-import { ANY_WAIT, allowsShortDurations, checkDelay } from '../util/delay.ts'
+import { allowsShortDurations, checkDelay } from '../util/delay.ts'
 import type { BackoffSettings } from './backoff.ts'
 import type { ClientCloseInfo, ClientEvent, ConnectFailure } from './types.ts'
 
@@ -171,6 +171,9 @@ export interface ClientSettings<E extends ClientEvent> {
   readonly onClose: ConnectOptions<E>['onClose']
 }
 
+/** A backoff of 0 would reconnect in a tight loop for ever: at least 1 ms. */
+const RETRY_RULE = { min: 1 }
+
 /** The idle timeout is written in seconds elsewhere (`idleTimeout: 60`): at least 1 s. */
 const IDLE_RULE = { min: 1000, zero: 'to disable' }
 
@@ -294,8 +297,8 @@ export function resolveClientOptions<E extends ClientEvent>(
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     invalidOption('signal', 'an AbortSignal', signal)
   }
-  const initial = checkDelay('retryDelay', options.retryDelay ?? 1000, ANY_WAIT)
-  const max = checkDelay('maxRetryDelay', options.maxRetryDelay ?? 30_000, ANY_WAIT)
+  const initial = checkDelay('retryDelay', options.retryDelay ?? 1000, RETRY_RULE)
+  const max = checkDelay('maxRetryDelay', options.maxRetryDelay ?? 30_000, RETRY_RULE)
   if (max < initial) {
     invalidOption('maxRetryDelay', `a delay at least "retryDelay" (${initial})`, max)
   }
