@@ -6,15 +6,17 @@
  * 1. `stream` — one client reads N events of 64 B and of 4 KiB: events/s and server CPU µs/event;
  * 2. `idle` — 1 000 / 5 000 / 10 000 idle streams: server heap and RSS KiB per connection after GC;
  * 3. `broadcast` — 100 × 256 B events to 1 000 and 5 000 clients: server CPU µs per delivery,
- *    p50/p99 latency, time until every client has every event.
+ *    p50/p99 latency, time until every client has every event;
+ * 4. `contracts` — what an event contract costs per event (no contract, `validate: false`, zod,
+ *    valibot, arktype), in one process without sockets: `contracts.ts`, which prints its table.
  *
  * Every run checks that the client received exactly what was sent (count, order, each byte of
  * each payload); a run that fails the check is reported and left out of the medians.
  * Repetitions interleave the contestants (the order rotates each time) so that noise from
  * other work on the machine spreads over all of them; tables give medians and the spread.
  *
- * Flags: --quick (< 60 s smoke run), --scenario stream,idle,broadcast (or `client` alone:
- * bench/client.ts, the client libraries beside each other), --reps N,
+ * Flags: --quick (< 60 s smoke run), --scenario stream,idle,broadcast,contracts (or `client`
+ * alone: bench/client.ts, the client libraries beside each other), --reps N,
  * --contestants plain,oven-node,…, --tiny (a few hundred events: the test suite's mode),
  * --docs / --no-docs (write docs/benchmarks.md and its chart; default: only on a full run),
  * --out FILE (JSON results; default bench/results/latest.json for a full run, else
@@ -22,6 +24,7 @@
  * tables, docs and chart from saved results without measuring).
  */
 
+import { spawnSync } from 'node:child_process'
 import { mkdirSync, readFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -96,12 +99,15 @@ if (flags.reps !== undefined) {
   plan.stream.reps = plan.idle.reps = plan.broadcast.reps = reps
 }
 const scenarios = new Set(
-  (flags.scenario ?? 'stream,idle,broadcast')
+  (flags.scenario ?? 'stream,idle,broadcast,contracts')
     .split(',')
-    .map((s) => ({ '1': 'stream', '2': 'idle', '3': 'broadcast' })[s.trim()] ?? s.trim()),
+    .map(
+      (s) =>
+        ({ '1': 'stream', '2': 'idle', '3': 'broadcast', '4': 'contracts' })[s.trim()] ?? s.trim(),
+    ),
 )
 for (const s of scenarios) {
-  if (!['stream', 'idle', 'broadcast', 'client'].includes(s)) {
+  if (!['stream', 'idle', 'broadcast', 'contracts', 'client'].includes(s)) {
     throw new Error(`--scenario: unknown "${s}"`)
   }
 }
@@ -127,7 +133,7 @@ const contestants = chosen
       return info
     })
   : [...CONTESTANTS]
-const fullRun = !flags.quick && !flags.tiny && !chosen && scenarios.size === 3 && !flags.reps
+const fullRun = !flags.quick && !flags.tiny && !chosen && scenarios.size === 4 && !flags.reps
 const writeDocs = flags.docs ?? fullRun
 // Only a full run replaces the committed results; partial runs go to an ignored file.
 const out =
@@ -317,6 +323,29 @@ async function runIdle(client: Child, records: RunRecord[]): Promise<void> {
   }
 }
 
+/**
+ * Scenario 4, in a process of its own (`contracts.ts`, with a forced GC between measures): it
+ * measures Oven alone, so `--contestants` does not apply; it prints its own table.
+ */
+function runContracts(): void {
+  const args = [
+    '--expose-gc',
+    '--import',
+    sibling(import.meta.url, './lib/ts-register.mjs'),
+    sibling(import.meta.url, './contracts.ts'),
+    ...(flags.tiny ? ['--tiny'] : flags.quick ? ['--quick'] : []),
+    ...(flags.reps === undefined ? [] : ['--reps', flags.reps]),
+  ]
+  log('contracts: validation cost per event')
+  const result = spawnSync(process.execPath, args, { stdio: 'inherit', timeout: 600_000 })
+  if (result.status !== 0) {
+    process.stderr.write(
+      `contracts: the benchmark failed (${result.error ?? `status ${result.status}`})\n`,
+    )
+    process.exitCode = 1
+  }
+}
+
 /** `--from FILE`: rewrites the tables, docs and chart from saved results, measuring nothing. */
 function rewrite(file: string): void {
   const saved = JSON.parse(readFileSync(file, 'utf8')) as Results
@@ -331,6 +360,10 @@ function rewrite(file: string): void {
 
 async function main(): Promise<void> {
   if (flags.from !== undefined) return rewrite(flags.from)
+  if (scenarios.has('contracts')) {
+    runContracts()
+    if (scenarios.size === 1) return
+  }
   const started = Date.now()
   const records: RunRecord[] = []
   const client = new Child(sibling(import.meta.url, './load/client.ts'))

@@ -10,7 +10,10 @@
  * - `ERR_SSE_INVALID_FIELD` — an event field (`event`, `id`, `retry`, `comment`, `data`) has a
  *   value the wire format cannot carry safely.
  * - `ERR_SSE_INVALID_EVENT` — a content item is not a string, event object, `ServerSentEvent` or
- *   `Uint8Array`, or an event object has an unknown key.
+ *   `Uint8Array`, or an event object has an unknown key, or its event name is not in the
+ *   stream's contract.
+ * - `ERR_SSE_INVALID_DATA` — an event's data does not pass its contract's schema (the message
+ *   lists the schema's issues; `cause` is the schema's own result), or JSON cannot carry it.
  * - `ERR_SSE_SERIALIZE` — the serializer threw or did not return a string.
  * - `ERR_SSE_INVALID_OPTION` — an option has the wrong type or range.
  * - `ERR_SSE_INVALID_CONTENT` — the content is not something Oven can stream.
@@ -29,6 +32,7 @@
 export type SseErrorCode =
   | 'ERR_SSE_INVALID_FIELD'
   | 'ERR_SSE_INVALID_EVENT'
+  | 'ERR_SSE_INVALID_DATA'
   | 'ERR_SSE_SERIALIZE'
   | 'ERR_SSE_INVALID_OPTION'
   | 'ERR_SSE_INVALID_CONTENT'

@@ -12,6 +12,7 @@ export {
   Broadcaster,
   type BroadcasterOptions,
   type BroadcastStats,
+  type PublishItem,
   type SubscribeOptions,
 } from './broadcast/broadcaster.ts'
 export type { Broker, BrokerMessage, BrokerSink, HistoryRead } from './broadcast/broker.ts'
@@ -25,7 +26,34 @@ export {
   type ResetReason,
   Subscription,
 } from './broadcast/subscription.ts'
-export { type Channel, createChannel } from './channels/channel.ts'
+export { type Channel, type ChannelOptions, createChannel } from './channels/channel.ts'
+export {
+  type AnyContract,
+  type Contract,
+  type ContractBroadcastItem,
+  type ContractData,
+  type ContractEvent,
+  type ContractEventName,
+  type ContractEvents,
+  type ContractInput,
+  type ContractInputData,
+  type ContractOptions,
+  defineContract,
+  isContract,
+  validateEvent,
+} from './contracts/contract.ts'
+export {
+  type EventStreamMediaType,
+  type EventStreamMediaTypeOptions,
+  eventStreamMediaType,
+  type JsonSchema,
+} from './contracts/openapi.ts'
+export {
+  type ContractContent,
+  type ContractSource,
+  typedSource,
+} from './contracts/source.ts'
+export type { StandardJSONSchemaV1, StandardSchemaV1 } from './contracts/standard-schema.ts'
 export {
   type BrokerStateMessage,
   CHANNELS,

@@ -4,6 +4,13 @@
  * @module
  */
 
+import {
+  type AnyContract,
+  type ContractBroadcastItem,
+  checkContract,
+  toWireEvent,
+} from '../contracts/contract.ts'
+import { InOrder } from '../contracts/in-order.ts'
 import { now, streamEvent } from '../diagnostics/channels.ts'
 import type { Serializer } from '../encoder/encode.ts'
 import { checkOptionNames, describe, invalidOption, SseError } from '../errors.ts'
@@ -15,8 +22,17 @@ import { MemoryBroker } from './memory-broker.ts'
 import { type BroadcastItem, toPayload } from './payload.ts'
 import { type BroadcastFilter, type OverflowPolicy, Subscription } from './subscription.ts'
 
-/** Options of {@link Broadcaster}. */
-export interface BroadcasterOptions {
+/** Options of {@link Broadcaster}; `C` is the bound contract, if any. */
+export interface BroadcasterOptions<C extends AnyContract | undefined = undefined> {
+  /**
+   * A contract (`defineContract`) for every event published: `publish` is type-checked
+   * against it, and each item is checked before it is published (its data validated by its
+   * schema unless the contract says `validate: false`); one it refuses is never published:
+   * `publish` rejects with `ERR_SSE_INVALID_EVENT` or `ERR_SSE_INVALID_DATA`. Data goes out as
+   * JSON (the `serialize` option does not apply to it).
+   * @defaultValue none: any item
+   */
+  contract?: C
   /**
    * Where events go between publish and subscribers: in this process, or shared by several
    * processes (`RedisBroker` from `oven-sse/redis`). The broadcaster owns it: `close()`
@@ -112,6 +128,7 @@ export interface BroadcastStats {
 
 /** The options of {@link Broadcaster} and of {@link Broadcaster.subscribe}. */
 const OPTIONS = [
+  'contract',
   'broker',
   'history',
   'historyTtl',
@@ -171,6 +188,11 @@ function checkBroker(broker: unknown): Broker {
   return broker as Broker
 }
 
+/** What {@link Broadcaster.publish} takes: any item, or the events of the bound contract. */
+export type PublishItem<C extends AnyContract | undefined> = [C] extends [AnyContract]
+  ? ContractBroadcastItem<C>
+  : BroadcastItem
+
 /**
  * Sends each published event to every subscriber of its topic — on this process, or on every
  * process sharing a Redis broker — with a bounded history so a reconnecting client resumes
@@ -202,8 +224,13 @@ function checkBroker(broker: unknown): Broker {
  *   return c.json({ id })
  * })
  * ```
+ *
+ * With a `contract`, `publish` takes only the contract's events (see
+ * {@link BroadcasterOptions.contract}): `new Broadcaster({ contract: jobEvents })`.
  */
-export class Broadcaster {
+export class Broadcaster<C extends AnyContract | undefined = undefined> {
+  /** The bound contract, and the order keeper of its (possibly async) checks. */
+  readonly #contract: { contract: AnyContract; inOrder: InOrder } | undefined
   readonly #broker: Broker
   readonly #history: number
   readonly #historyTtl: number
@@ -219,8 +246,12 @@ export class Broadcaster {
    * @param options - see {@link BroadcasterOptions}.
    * @throws {@link SseError} `ERR_SSE_INVALID_OPTION` for an unknown or invalid option.
    */
-  constructor(options: BroadcasterOptions = {}) {
+  constructor(options: BroadcasterOptions<C> = {}) {
     checkOptionNames('Broadcaster', options, OPTIONS)
+    this.#contract =
+      options.contract === undefined
+        ? undefined
+        : { contract: checkContract(options.contract), inOrder: new InOrder() }
     this.#broker = options.broker === undefined ? new MemoryBroker() : checkBroker(options.broker)
     this.#history = checkCount('history', options.history, 1000, 0)
     this.#historyTtl =
@@ -254,13 +285,15 @@ export class Broadcaster {
    *
    * @param topic - any non-empty string (at most 512 characters).
    * @param item - text (sent as `data`), event fields `{ data, event, retry, comment }` or a
-   *   `ServerSentEvent`, without `id`: the broadcaster assigns it.
+   *   `ServerSentEvent`, without `id`: the broadcaster assigns it. With a `contract`: one of
+   *   its events, `{ event, data, retry? }`.
    * @returns the event's id, the position clients resume from.
-   * @throws {@link SseError} `ERR_SSE_INVALID_EVENT` / `ERR_SSE_INVALID_FIELD` for a bad item;
+   * @throws {@link SseError} `ERR_SSE_INVALID_EVENT` / `ERR_SSE_INVALID_FIELD` for a bad item,
+   *   `ERR_SSE_INVALID_DATA` for data the contract's schema rejects;
    *   rejects with `ERR_SSE_BROKER` when the broker cannot take it (Redis unreachable): the
    *   event was then not published.
    */
-  async publish(topic: string, item: BroadcastItem): Promise<string> {
+  async publish(topic: string, item: PublishItem<C>): Promise<string> {
     // The life of one published event, hop by hop (each name is a method to jump to):
     //
     //  1. `toPayload` (payload.ts) checks the item and serializes it once: the payload.
@@ -283,7 +316,18 @@ export class Broadcaster {
     //  8. `Pump.#flush` hands it to the transport's `Sink.write`: `res.write` on Node
     //     (transports/node.ts), a chunk enqueued on the body's stream on the web path.
     checkTopic(topic, 'publish()')
-    const payload = toPayload(item, this.#serialize)
+    const bound = this.#contract
+    if (bound !== undefined) {
+      // Checked (maybe by an async schema) first, published in call order: data as JSON text.
+      return bound.inOrder.run(toWireEvent(bound.contract, item), (event) =>
+        this.#publish(topic, toPayload(event, undefined)),
+      )
+    }
+    return this.#publish(topic, toPayload(item, this.#serialize))
+  }
+
+  /** Publishes a checked payload: see {@link Broadcaster.publish}. */
+  async #publish(topic: string, payload: string): Promise<string> {
     if (this.#closed) {
       throw new SseError('ERR_SSE_BROKER', 'Broadcaster is closed; the event was not published.')
     }

@@ -5,7 +5,14 @@
  * @module
  */
 
-import { invalidOption, SseError } from '../errors.ts'
+import {
+  type AnyContract,
+  type ContractInput,
+  checkContract,
+  toWireEvent,
+} from '../contracts/contract.ts'
+import { InOrder } from '../contracts/in-order.ts'
+import { checkOptionNames, invalidOption, SseError } from '../errors.ts'
 import { nextByHand, type Puller, pullInto, type Receiver } from '../stream/source.ts'
 import { Deque } from '../util/deque.ts'
 
@@ -177,6 +184,42 @@ class BoundedChannel<T> implements Channel<T>, AsyncIterator<T>, Puller {
 }
 
 /**
+ * A channel bound to a contract: each item is checked when it is sent, and one the contract
+ * refuses is never queued (its `send` rejects). Reading costs what any channel's does.
+ */
+class ContractChannel extends BoundedChannel<unknown> {
+  readonly #contract: AnyContract
+  readonly #inOrder = new InOrder()
+
+  constructor(capacity: number, contract: AnyContract) {
+    super(capacity)
+    this.#contract = contract
+  }
+
+  override send(item: unknown): Promise<void> {
+    if (this.closed) return super.send(item)
+    let event: ReturnType<typeof toWireEvent>
+    try {
+      event = toWireEvent(this.#contract, item)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    return this.#inOrder.run(event, (checked) => super.send(checked))
+  }
+}
+
+/** Options of {@link createChannel}. */
+export interface ChannelOptions<C extends AnyContract> {
+  /**
+   * Bind the channel to a contract (`defineContract`): `send` takes only its events, checks
+   * each one (its data validated by its schema unless the contract says `validate: false`) and
+   * rejects with `ERR_SSE_INVALID_EVENT` or `ERR_SSE_INVALID_DATA` for one the contract
+   * refuses, which is never queued. Data goes out as JSON.
+   */
+  contract: C
+}
+
+/**
  * Makes a bounded channel.
  *
  * @param capacity - how many items it holds before `send` waits; `0` makes every send wait
@@ -197,9 +240,32 @@ class BoundedChannel<T> implements Channel<T>, AsyncIterator<T>, Puller {
  * })
  * ```
  */
-export function createChannel<T = unknown>(capacity: number): Channel<T> {
+export function createChannel<T = unknown>(capacity: number): Channel<T>
+/**
+ * Makes a bounded channel bound to a contract: `send` takes the contract's events and checks
+ * each one; see {@link ChannelOptions.contract}.
+ *
+ * @param capacity - as above.
+ * @param options - `contract`, from `defineContract`.
+ *
+ * @example
+ * ```ts
+ * const channel = createChannel(10, { contract: jobEvents })
+ * await channel.send({ event: 'progress', data: { percent: 50 } })
+ * ```
+ */
+export function createChannel<C extends AnyContract>(
+  capacity: number,
+  options: ChannelOptions<C>,
+): Channel<ContractInput<C>>
+export function createChannel(
+  capacity: number,
+  options?: ChannelOptions<AnyContract>,
+): Channel<unknown> {
   if (typeof capacity !== 'number' || !Number.isSafeInteger(capacity) || capacity < 0) {
     invalidOption('capacity', 'a non-negative integer (how many items to hold)', capacity)
   }
-  return new BoundedChannel<T>(capacity)
+  if (options === undefined) return new BoundedChannel(capacity)
+  checkOptionNames('createChannel()', options, ['contract'])
+  return new ContractChannel(capacity, checkContract(options.contract))
 }

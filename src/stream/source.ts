@@ -173,7 +173,7 @@ function fromIterator(iterator: Iterator<unknown> | AsyncIterator<unknown>): Pul
   return isPuller(iterator) ? iterator : new IteratorPuller(iterator)
 }
 
-function fromSource(source: ContentSource): Puller {
+export function fromSource(source: ContentSource): Puller {
   if (typeof (source as ReadableStream).getReader === 'function') {
     return new ReaderPuller((source as ReadableStream<unknown>).getReader())
   }
