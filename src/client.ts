@@ -7,9 +7,10 @@
  * @module
  */
 
-export { connect } from './client/connect.ts'
+export { connect, type TypedConnectOptions } from './client/connect.ts'
 export { EventStream } from './client/event-stream.ts'
 export type { ConnectInfo, ConnectOptions, ReplayableBody } from './client/options.ts'
+export type { OvenControlEvent, TypedClientEvent } from './client/typed.ts'
 export type {
   ClientCloseInfo,
   ClientCloseReason,

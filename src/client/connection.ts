@@ -63,7 +63,7 @@ function isEventStream(response: Response): boolean {
   return /^text\/event-stream\s*(;|$)/i.test(type)
 }
 
-async function requestHeaders<E extends ClientEvent>(
+async function requestHeaders<E extends ClientEvent<unknown>>(
   settings: ClientSettings<E>,
   info: ConnectInfo,
 ): Promise<Headers> {
@@ -96,7 +96,7 @@ async function discard(response: Response): Promise<void> {
  * @param attempt - 0 for the first connection of the stream, then 1, 2…
  * @internal
  */
-export async function runAttempt<E extends ClientEvent>(
+export async function runAttempt<E extends ClientEvent<unknown>>(
   settings: ClientSettings<E>,
   host: AttemptHost,
   attempt: number,

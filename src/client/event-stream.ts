@@ -44,8 +44,18 @@ function retryableStatus(status: number): boolean {
   return status >= 500 || status === 408 || status === 429
 }
 
-/** Turns a parsed message into a delivered event; a contract may replace it (see `connect`). */
-export type EventMapper<E extends ClientEvent> = (event: ClientEvent) => E
+/**
+ * Turns a parsed event into the delivered one: as it is, or (with a contract) with its data
+ * parsed and validated — possibly asynchronously, for an async schema. A throw or a rejection
+ * ends the stream with that error.
+ *
+ * @internal
+ */
+export type EventMapper<E extends ClientEvent<unknown>> = (event: ClientEvent) => E | Promise<E>
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function'
+}
 
 /**
  * A server-sent event stream read with `fetch`: reconnects by itself (resuming from the last
@@ -56,7 +66,7 @@ export type EventMapper<E extends ClientEvent> = (event: ClientEvent) => E
  * from the start; otherwise the iterator sees the events from when it starts. One iterator at a
  * time; leaving the loop (`break`, `return`, a throw) closes the stream.
  */
-export class EventStream<E extends ClientEvent = ClientEvent> implements AsyncIterable<E> {
+export class EventStream<E extends ClientEvent<unknown> = ClientEvent> implements AsyncIterable<E> {
   /**
    * Resolves once the stream has ended for good, with the reason and, for `'error'`, the
    * failure. It never rejects, so an unobserved failure is never an unhandled rejection.
@@ -68,6 +78,13 @@ export class EventStream<E extends ClientEvent = ClientEvent> implements AsyncIt
   readonly #stop = new AbortController()
   #state: ClientState = 'connecting'
   #lastEventId: string
+  /**
+   * The position as parsed, which runs ahead of {@link #lastEventId} (the position delivered)
+   * only while events wait for an async schema.
+   */
+  #parsedId: string
+  /** Settles when the events waiting for an async schema are delivered; `undefined`: none wait. */
+  #pending: Promise<void> | undefined
   /** The server's `retry:`, which replaces `retryDelay` as the base of the backoff. */
   #serverRetry: number | undefined
   #closeInfo: ClientCloseInfo | undefined
@@ -87,6 +104,7 @@ export class EventStream<E extends ClientEvent = ClientEvent> implements AsyncIt
     this.#settings = resolveClientOptions(url, options)
     this.#map = map
     this.#lastEventId = this.#settings.lastEventId
+    this.#parsedId = this.#lastEventId
     this.closed = new Promise((resolve) => {
       this.#resolveClosed = resolve
     })
@@ -123,6 +141,7 @@ export class EventStream<E extends ClientEvent = ClientEvent> implements AsyncIt
       invalidOption('lastEventId', 'a string without CR, LF or NUL', id)
     }
     this.#lastEventId = id
+    this.#parsedId = id
   }
 
   /** Closes the stream for good (reason `'aborted'`); events not yet iterated are dropped. */
@@ -188,6 +207,8 @@ export class EventStream<E extends ClientEvent = ClientEvent> implements AsyncIt
       },
       comment: (text) => this.#call(() => this.#settings.onComment?.(text)),
       room: () => {
+        // Events waiting for an async schema: read no further until they are delivered.
+        if (this.#pending) return this.#pending
         const queue = this.#queue
         if (!queue || queue.size < HIGH_WATER || this.#closeInfo) return undefined
         return new Promise<void>((resolve) => {
@@ -203,10 +224,11 @@ export class EventStream<E extends ClientEvent = ClientEvent> implements AsyncIt
   #deliver(message: EventSourceMessage): void {
     if (this.#closeInfo) return
     // The spec's "last event ID buffer" keeps its value across events that carry no id.
-    const lastEventId = message.id ?? this.#lastEventId
-    let event: E
+    const lastEventId = message.id ?? this.#parsedId
+    this.#parsedId = lastEventId
+    let mapped: E | Promise<E>
     try {
-      event = this.#map({
+      mapped = this.#map({
         event: message.event ?? 'message',
         data: message.data,
         id: message.id,
@@ -217,7 +239,29 @@ export class EventStream<E extends ClientEvent = ClientEvent> implements AsyncIt
       this.#close({ reason: 'error', error })
       return
     }
-    this.#lastEventId = lastEventId
+    if (this.#pending === undefined && !isPromise(mapped)) {
+      this.#handOut(mapped)
+      return
+    }
+    // An async schema: this event, and every one after it until the chain is empty, is handed
+    // out in parse order once it is ready.
+    const previous = this.#pending ?? Promise.resolve()
+    const next = previous
+      .then(() => mapped)
+      .then(
+        (event) => this.#handOut(event),
+        (error: unknown) => this.#close({ reason: 'error', error }),
+      )
+    this.#pending = next
+    void next.then(() => {
+      if (this.#pending === next) this.#pending = undefined
+    })
+  }
+
+  /** Delivers one ready event: the position, the callbacks, the iterator, the end events. */
+  #handOut(event: E): void {
+    if (this.#closeInfo) return
+    this.#lastEventId = event.lastEventId
     const { onEvent, on } = this.#settings
     const handler = Object.hasOwn(on, event.event) ? on[event.event] : undefined
     // Inline rather than through #call: this runs once per event, and a closure per event
@@ -255,6 +299,10 @@ export class EventStream<E extends ClientEvent = ClientEvent> implements AsyncIt
       for (let attempt = 0; !this.#closeInfo; attempt++) {
         this.#state = 'connecting'
         const outcome = await runAttempt(settings, host, attempt)
+        // Events still waiting for an async schema are delivered (or fail) before anything
+        // else: the next request must carry the position after them.
+        if (this.#pending) await this.#pending
+        this.#parsedId = this.#lastEventId
         if (this.#closeInfo || outcome.type === 'stopped') break
         if (outcome.type === 'no-content') {
           this.#close({ reason: 'no-content' })

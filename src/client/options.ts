@@ -28,7 +28,7 @@ export type ReplayableBody =
   | FormData
 
 /** Options of {@link connect}. Every duration is in milliseconds. */
-export interface ConnectOptions<E extends ClientEvent = ClientEvent> {
+export interface ConnectOptions<E extends ClientEvent<unknown> = ClientEvent> {
   /** The HTTP method. @defaultValue `'GET'` */
   method?: string | undefined
   /**
@@ -143,12 +143,13 @@ const OPTION_NAMES = [
   'onComment',
   'onReconnecting',
   'onClose',
+  'contract',
 ]
 
 const RESERVED_INIT = ['method', 'body', 'headers', 'signal']
 
 /** The options after the check, with defaults in place. @internal */
-export interface ClientSettings<E extends ClientEvent> {
+export interface ClientSettings<E extends ClientEvent<unknown>> {
   readonly url: URL
   readonly method: string
   readonly body: ConnectOptions<E>['body']
@@ -250,7 +251,7 @@ function checkHeaders(value: unknown): void {
  *
  * @internal
  */
-export function resolveClientOptions<E extends ClientEvent>(
+export function resolveClientOptions<E extends ClientEvent<unknown>>(
   url: unknown,
   options: ConnectOptions<E>,
 ): ClientSettings<E> {

@@ -7,12 +7,15 @@
 
 import type { SseError } from '../errors.ts'
 
-/** One event, as the client delivers it. */
-export interface ClientEvent {
+/** One event, as the client delivers it; `Data` is `string` unless a contract parses it. */
+export interface ClientEvent<Data = string> {
   /** The event's type: its `event:` field, or `'message'` when it has none (as `EventSource`). */
   readonly event: string
-  /** The event's data: its `data:` lines joined with `\n`. */
-  readonly data: string
+  /**
+   * The event's data: its `data:` lines joined with `\n`; with a `contract`, that text parsed
+   * as JSON (and validated when the contract validates).
+   */
+  readonly data: Data
   /** The event's own `id:` field, or `undefined` when it carried none. */
   readonly id: string | undefined
   /**

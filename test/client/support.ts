@@ -48,7 +48,7 @@ export const SSE_HEAD = {
  * Reads `stream` to its end (or its failure) within `timeout` ms; on the deadline it closes the
  * stream and fails, saying how many events had come.
  */
-export async function readAll<E extends ClientEvent>(
+export async function readAll<E extends ClientEvent<unknown>>(
   stream: EventStream<E>,
   timeout = 10_000,
 ): Promise<E[]> {

@@ -29,6 +29,7 @@ const RANK: Record<string, number> = {
   adapters: 5,
   testing: 5,
   metrics: 5,
+  contracts: 3,
   client: 5,
 }
 
