@@ -15,7 +15,8 @@
  * Repetitions interleave the contestants (the order rotates each time) so that noise from
  * other work on the machine spreads over all of them; tables give medians and the spread.
  *
- * Flags: --quick (< 60 s smoke run), --scenario stream,idle,broadcast,contracts, --reps N,
+ * Flags: --quick (< 60 s smoke run), --scenario stream,idle,broadcast,contracts (or `client`
+ * alone: bench/client.ts, the client libraries beside each other), --reps N,
  * --contestants plain,oven-node,…, --tiny (a few hundred events: the test suite's mode),
  * --docs / --no-docs (write docs/benchmarks.md and its chart; default: only on a full run),
  * --out FILE (JSON results; default bench/results/latest.json for a full run, else
@@ -27,6 +28,7 @@ import { spawnSync } from 'node:child_process'
 import { mkdirSync, readFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { parseArgs } from 'node:util'
+import { CLIENT_FULL, CLIENT_QUICK, runClientBench } from './client.ts'
 import { CONTESTANTS, type ContestantInfo } from './lib/contestants.ts'
 import { Child, sibling } from './lib/ipc.ts'
 import { collectMeta, type Results, type RunRecord, writeOutputs } from './lib/report.ts'
@@ -105,9 +107,22 @@ const scenarios = new Set(
     ),
 )
 for (const s of scenarios) {
-  if (!['stream', 'idle', 'broadcast', 'contracts'].includes(s)) {
+  if (!['stream', 'idle', 'broadcast', 'contracts', 'client'].includes(s)) {
     throw new Error(`--scenario: unknown "${s}"`)
   }
+}
+// `--scenario client` (bench/client.ts) measures clients, not servers: it runs on its own,
+// prints its table and stops, outside the server scenarios' results and docs.
+if (scenarios.has('client')) {
+  if (scenarios.size > 1) throw new Error('--scenario: run "client" on its own')
+  const clientPlan = structuredClone(flags.quick || flags.tiny ? CLIENT_QUICK : CLIENT_FULL)
+  if (flags.reps !== undefined) clientPlan.parse.reps = clientPlan.memory.reps = Number(flags.reps)
+  const { markdown, failures } = await runClientBench(clientPlan)
+  process.stdout.write(`${markdown}\n`)
+  if (failures.length > 0) {
+    process.stderr.write(`\nCorrectness failures:\n${failures.map((f) => `- ${f}`).join('\n')}\n`)
+  }
+  process.exit(failures.length > 0 ? 1 : 0)
 }
 const chosen = flags.contestants?.split(',').map((s) => s.trim())
 const contestants = chosen

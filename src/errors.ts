@@ -19,13 +19,17 @@
  * - `ERR_SSE_INVALID_CONTENT` — the content is not something Oven can stream.
  * - `ERR_SSE_HEADERS_SENT` — the response head was already sent by someone else.
  * - `ERR_SSE_CHANNEL_CLOSED` — a channel was closed, or its reader went away, before a send.
- * - `ERR_SSE_TIMEOUT` — a testing helper waited longer than its `timeout`.
+ * - `ERR_SSE_TIMEOUT` — a testing helper waited longer than its `timeout`, or the client heard
+ *   nothing for its `idleTimeout`.
  * - `ERR_SSE_BROKER` — a broker (for example Redis) could not take or deliver an event.
- * - `ERR_SSE_RESPONSE` — a testing helper got a response that is not an event stream.
+ * - `ERR_SSE_RESPONSE` — a testing helper or the client got a response that is not an event
+ *   stream (a status other than 2xx, another content type, an event too large).
  * - `ERR_SSE_RUN_NOT_FOUND` — no run has this id (never started, or expired): answer 404.
  * - `ERR_SSE_RUN_EXISTS` — a run with this id is running or has not expired yet: answer 409.
  * - `ERR_SSE_RUN_ABANDONED` — reported to a `Runs`' `onError`: a run's producing instance stopped
  *   renewing its lease (it died), so the run was ended as failed.
+ * - `ERR_SSE_CONNECTION` — the client (`oven-sse/client`) could not reach the server, or lost
+ *   the connection, or its `headers`/`body` function failed.
  */
 export type SseErrorCode =
   | 'ERR_SSE_INVALID_FIELD'
@@ -42,6 +46,7 @@ export type SseErrorCode =
   | 'ERR_SSE_RUN_NOT_FOUND'
   | 'ERR_SSE_RUN_EXISTS'
   | 'ERR_SSE_RUN_ABANDONED'
+  | 'ERR_SSE_CONNECTION'
 
 // A registered symbol, so two installed copies of Oven recognise each other's errors.
 const brand = Symbol.for('oven-sse.SseError')

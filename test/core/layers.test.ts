@@ -31,6 +31,8 @@ const RANK: Record<string, number> = {
   adapters: 5,
   testing: 5,
   metrics: 5,
+  contracts: 3,
+  client: 5,
 }
 
 function layerOf(file: string): string {
