@@ -31,7 +31,7 @@ const RANK: Record<string, number> = {
   adapters: 5,
   testing: 5,
   metrics: 5,
-  contracts: 3,
+  // The browser-side client: web APIs only, on top of the encoder's errors and the contracts.
   client: 5,
 }
 
