@@ -1,6 +1,6 @@
 /**
  * Helpers for testing your own event streams: read a `Response` or a URL into parsed events.
- * Needs the optional peer dependency `eventsource-parser`.
+ * Parses with `eventsource-parser`, a dependency of Oven's (the client's parser too).
  *
  * @module
  */

@@ -9,8 +9,12 @@
  *   operator view: Oven's OpenTelemetry metrics (`oven-sse/otel`), every STATS_MS, read the
  *           way production scrapes them; `GET /metrics` serves the same as Prometheus text
  *
+ * The page reads the stream with Oven's own client, `oven-sse/client` (served as `/client.js`,
+ * bundled from the source on first request; an app imports it and lets its bundler do this):
+ * it sends `Last-Event-ID` itself, on its first connection as on every reconnect.
+ *
  * Why one stream: browsers allow about six HTTP/1.1 connections per host, shared by every tab.
- * Four EventSources per tab would stall the third tab. The stream merges its sources through a
+ * Four streams per tab would stall the third tab. The stream merges its sources through a
  * bounded channel: the clock, the stats and the Broadcaster subscription each send into it.
  *
  * A page that opens (a new tab, or a reload) first receives a `snapshot`: the recent chat and the
@@ -35,6 +39,7 @@
  */
 
 import { readFile } from 'node:fs/promises'
+import { build } from 'esbuild'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -303,6 +308,21 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body))
 }
 
+/** `oven-sse/client` for the page, bundled from the source once, on first request. */
+let clientBundle: Promise<string> | undefined
+function serveClient(res: ServerResponse): Promise<void> {
+  clientBundle ??= build({
+    entryPoints: [fileURLToPath(new URL('../../src/client.ts', import.meta.url))],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    write: false,
+  }).then((result) => result.outputFiles[0]!.text)
+  return clientBundle.then((text) => {
+    res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(text)
+  })
+}
+
 const files: Record<string, [string, string]> = {
   '/': ['index.html', 'text/html; charset=utf-8'],
   '/app.js': ['app.js', 'text/javascript; charset=utf-8'],
@@ -323,6 +343,7 @@ const server = createServer((req, res) => {
     if (route === 'POST /job') return postJob(res)
     if (route === 'GET /stats') return json(res, 200, serverStats())
     if (route === 'GET /metrics') return serveMetrics(req, res)
+    if (route === 'GET /client.js') return serveClient(res)
     const file = req.method === 'GET' ? files[pathname] : undefined
     if (file) return serveFile(res, file)
     json(res, 404, { error: `no route for ${route}` })

@@ -127,7 +127,10 @@ test('the demo page streams every panel, chats between pages, resumes after a dr
   }
 
   // Resume: the second page drops its stream; a message sent meanwhile arrives after it
-  // reconnects with its last event id, exactly once and in order.
+  // reconnects with its last event id, exactly once and in order. The page's client
+  // (oven-sse/client) sends that id as the Last-Event-ID header on its new connection.
+  const lastIdBeforeDrop = await second.locator('#last-id').textContent()
+  const resumed = second.waitForRequest((request) => new URL(request.url()).pathname === '/events')
   await second.click('#drop')
   await second.waitForSelector('#status[data-state="closed"]')
   await first.fill('#chat-text', 'sent while you were away')
@@ -141,6 +144,7 @@ test('the demo page streams every panel, chats between pages, resumes after a dr
     undefined,
     { timeout: 5000 },
   )
+  expect((await resumed).headers()['last-event-id']).toBe(lastIdBeforeDrop)
   const seen = await messages(second)
   expect(seen).toHaveLength(2)
   expect(seen[1]).toMatch(/^alice: sent while you were away /)

@@ -1,9 +1,12 @@
-// The demo page: one EventSource for the whole page. Plain JavaScript, no build step.
+// The demo page: one event stream for the whole page, read with Oven's client
+// (`oven-sse/client`, which the demo server bundles as /client.js). Plain JavaScript.
 //
 // A page that opens (or reloads) connects without an id and first receives a `snapshot`: the
 // recent chat and the job's state, whose id is the position the stream then continues from.
 // So a reloaded page shows what a page that never left shows. When the stream drops, the
-// browser reconnects by itself with `Last-Event-ID` and gets only what it missed.
+// client reconnects by itself with `Last-Event-ID` and gets only what it missed.
+
+import { connect as openStream } from '/client.js'
 
 const $ = (id) => document.getElementById(id)
 /** The server keeps this many chat messages for the snapshot; the page shows as many. */
@@ -22,23 +25,22 @@ let source
 
 /** Opens the stream; `resume` sends the last id seen (the "drop" button), else a snapshot comes. */
 function connect({ resume }) {
-  // A new EventSource cannot set headers, so a resuming page sends its last id as the
-  // `lastEventId` query parameter, which Oven reads like the `Last-Event-ID` header. The
-  // browser's own reconnects send the header by themselves.
-  const url =
-    resume && state.lastEventId
-      ? `/events?lastEventId=${encodeURIComponent(state.lastEventId)}`
-      : '/events'
-  source = new EventSource(url)
-  source.onopen = () => {
-    state.snapshotted = false
-    state.stopping = false
-    setStatus('open', 'connected')
-  }
-  source.onerror = () =>
-    setStatus('connecting', state.stopping ? 'server stopped: reconnecting…' : 'reconnecting…')
-  for (const [name, handler] of Object.entries(handlers)) {
-    source.addEventListener(name, (event) => {
+  source = openStream('/events', {
+    // Sent as `Last-Event-ID` on the first connection too (an EventSource cannot).
+    lastEventId: resume && state.lastEventId ? state.lastEventId : undefined,
+    // A demo server restarts in seconds: try again at least every 2 s.
+    maxRetryDelay: 2000,
+    onOpen() {
+      state.snapshotted = false
+      state.stopping = false
+      setStatus('open', 'connected')
+    },
+    onReconnecting() {
+      setStatus('connecting', state.stopping ? 'server stopped: reconnecting…' : 'reconnecting…')
+    },
+    onEvent(event) {
+      if (!Object.hasOwn(handlers, event.event)) return
+      const handler = handlers[event.event]
       state.received++
       $('received').textContent = String(state.received)
       if (event.lastEventId) {
@@ -46,8 +48,8 @@ function connect({ resume }) {
         $('last-id').textContent = event.lastEventId
       }
       handler(JSON.parse(event.data), event)
-    })
-  }
+    },
+  })
 }
 
 function setStatus(value, text) {
