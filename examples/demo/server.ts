@@ -39,11 +39,11 @@
  */
 
 import { readFile } from 'node:fs/promises'
-import { build } from 'esbuild'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
+import { build } from 'esbuild'
 import {
   Broadcaster,
   type ContentItem,
