@@ -285,10 +285,21 @@ describe('Redis killed and restarted', () => {
       // Redis came back empty: the client is told its position is gone, once.
       expect(client.events.filter((e) => e.event === RESET_EVENT)).toHaveLength(1)
     }
-    // Everything accepted before the kill had reached every client, in order.
+    // Everything accepted before the kill reached every client, in order — except possibly the
+    // last one. Redis answers a publish before it writes the message to the subscribers'
+    // connections (the caller's reply is queued last and written first), so a SIGKILL that lands
+    // between those writes — likely when the busy machine switches to this process as the reply
+    // wakes it — leaves the publisher told "accepted" and no subscriber with the message; Redis
+    // kept nothing, so each client learns it from its 'lost' reset (asserted above). The
+    // publisher is sequential, so no earlier message can be caught this way: Redis writes every
+    // pending reply and message of one turn before it reads the next command. Seen in two CI
+    // runs with both cores busy, both times the last event.
     const before = accepted.filter((d) => d.startsWith('before'))
+    let unreachedAtKill = 0
     for (const client of clients) {
-      expect(client.data().filter((d) => d.startsWith('before'))).toEqual(before)
+      const received = client.data().filter((d) => d.startsWith('before'))
+      if (received.length === before.length - 1) unreachedAtKill++
+      expect([before, before.slice(0, -1)]).toContainEqual(received)
     }
     await Promise.all(clients.map((c) => c.stop()))
     expect(errors).toEqual([])
@@ -298,6 +309,7 @@ describe('Redis killed and restarted', () => {
         acceptedAfterRestart: after.length,
         refused: failures.length,
         slowestRefusalMs: Math.round(Math.max(...failures.map((f) => f.ms))),
+        clientsWithoutTheLastBefore: unreachedAtKill,
       }),
     )
   }, 60_000)
