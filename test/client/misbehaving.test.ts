@@ -11,6 +11,7 @@ import { afterEach, describe, expect, test } from 'vitest'
 import { type ConnectFailure, connect, isSseError } from '../../src/client.ts'
 import { sendEventStream } from '../../src/node.ts'
 import { shortDurations } from '../../src/testing.ts'
+import { reservePort } from '../helpers/redis.ts'
 import { closeAllServers, nodeServer } from '../helpers/servers.ts'
 import { idsAndData, readAll, recordingServer, SSE_HEAD } from './support.ts'
 
@@ -300,9 +301,10 @@ test('a garbage retry: is ignored (HTML spec); a valid one replaces retryDelay',
 })
 
 test('connection refused: retried up to maxRetries, then the last error', async () => {
-  const server = await nodeServer(() => {})
-  const url = server.url
-  await server.close() // nothing listens there now
+  // A port of the reserved range: nothing listens there, and nothing can start to meanwhile (a
+  // port freed by closing a server could be taken by another worker's listen(0) in between).
+  const { port, release } = await reservePort()
+  const url = `http://127.0.0.1:${port}/`
   const failures: [string, number][] = []
   const stream = connect(url, {
     retryDelay: 1,
@@ -310,7 +312,7 @@ test('connection refused: retried up to maxRetries, then the last error', async 
     maxRetries: 3,
     onReconnecting: (failure) => failures.push([failure.kind, failure.attempt]),
   })
-  const info = await stream.closed
+  const info = await stream.closed.finally(release)
   expect(failures).toEqual([
     ['network', 1],
     ['network', 2],

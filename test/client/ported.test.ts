@@ -20,6 +20,7 @@
 
 import { afterEach, describe, expect, test } from 'vitest'
 import { type ClientState, connect } from '../../src/client.ts'
+import { reservePort } from '../helpers/redis.ts'
 import { closeAllServers } from '../helpers/servers.ts'
 import { waitFor } from '../helpers/wait.ts'
 import { readAll, recordingServer, SSE_HEAD } from './support.ts'
@@ -155,10 +156,12 @@ describe('from eventsource', () => {
   })
 
   test('failed connection: the error says why', async () => {
-    const server = await recordingServer(() => {})
-    const url = server.url
-    await server.close()
-    const info = await connect(`${url}/should-not-connect`, { maxRetries: 0 }).closed
+    // A port of the reserved range: nothing listens there, and nothing can start to meanwhile.
+    const { port, release } = await reservePort()
+    const url = `http://127.0.0.1:${port}`
+    const info = await connect(`${url}/should-not-connect`, { maxRetries: 0 }).closed.finally(
+      release,
+    )
     expect(info.error).toMatchObject({ code: 'ERR_SSE_CONNECTION' })
     expect((info.error as Error).message).toMatch(/fetch failed|ECONNREFUSED|connection refused/i)
   })

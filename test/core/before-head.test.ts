@@ -13,7 +13,7 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import express, { type NextFunction, type Request, type Response } from 'express'
 import Fastify from 'fastify'
-import { afterAll, afterEach, beforeAll, expect, test } from 'vitest'
+import { afterEach, beforeEach, expect, test } from 'vitest'
 import { ovenSse } from '../../src/fastify.ts'
 import {
   type CloseReason,
@@ -27,17 +27,23 @@ import { closeAllServers, nodeServer, webServer } from '../helpers/servers.ts'
 import { farewellAfter, gate, sleepUnlessAborted } from '../helpers/streams.ts'
 import { waitFor } from '../helpers/wait.ts'
 
-const unhandled: unknown[] = []
+// Unhandled rejections are captured per test and fail that test (in its afterEach, which vitest
+// reports under the test's name): one stray rejection fails the test it happened in, not every
+// later one. Between tests, vitest's own handler reports them.
+let unhandled: unknown[] = []
 const onUnhandled = (error: unknown) => unhandled.push(error)
-beforeAll(() => {
+beforeEach(() => {
+  unhandled = []
   process.on('unhandledRejection', onUnhandled)
 })
-afterAll(() => {
-  process.off('unhandledRejection', onUnhandled)
-})
 afterEach(async () => {
-  await closeAllServers()
-  expect(unhandled).toEqual([])
+  try {
+    // Still listening while the test's servers close: what their streams do then is this test's.
+    await closeAllServers()
+  } finally {
+    process.off('unhandledRejection', onUnhandled)
+  }
+  expect(unhandled, 'unhandled rejections in this test').toEqual([])
 })
 
 const needsForwardedFor = new ConnectionLimiter<{ headers: Record<string, unknown> }>({
