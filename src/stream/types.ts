@@ -41,7 +41,7 @@ export type Content<Req = unknown> =
 
 /**
  * Why a stream ended:
- * - `done` — the source finished;
+ * - `done` — the source finished, or the request was a `HEAD` (the head is the whole answer);
  * - `disconnect` — the client went away;
  * - `shutdown` — the stream's registry closed it (`closeAll`, a signal handler);
  * - `timeout` — the client did not keep up: a write could not be flushed within `sendTimeout`,

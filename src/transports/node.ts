@@ -279,7 +279,10 @@ function reject<Req>(
   pump.close('rejected')
 }
 
-/** The content is ready: sends the head and starts the pump (unless the client went away). */
+/**
+ * The content is ready: sends the head and starts the pump (unless the client went away). A
+ * `HEAD` request gets the head and an ended response; its stream ends with reason `done`.
+ */
 function sendHead<Req>(
   pump: Pump<Req>,
   sink: NodeSink,
@@ -300,6 +303,14 @@ function sendHead<Req>(
     // Something else sent the head while the content function ran: nothing was streamed.
     sink.detach()
     pump.failOpen(error)
+    return
+  }
+  if (req.method === 'HEAD') {
+    // The head is the whole answer (a health check, `curl -I`): end the response, or the source
+    // would run with every write discarded and hold the connection for as long as it stays open.
+    sink.detach()
+    res.end()
+    pump.close('done')
     return
   }
   pump.start(sink)

@@ -210,8 +210,9 @@ export class PreparedStream {
 
   /**
    * What the response carries: the stream's head and body; an empty body when the stream has
-   * ended already (its client left while `openEventSourceResponse` ran the content function);
-   * or, past the connection limit, the limiter's 503.
+   * ended already (its client left while `openEventSourceResponse` ran the content function) or
+   * the request is a `HEAD` (the stream then ends with reason `done`); or, past the connection
+   * limit, the limiter's 503.
    *
    * A connection limit is checked here, as the response is made, because a `Response`'s status
    * is fixed by its constructor: past the limit the same class carries the 503, so every handler
@@ -240,6 +241,12 @@ export class PreparedStream {
       return { body: REJECTION_BODY, init: rejected }
     }
     if (release) pump.releaseOnEnd(release)
+    if (request?.method === 'HEAD') {
+      // The head is the whole answer (a health check, `curl -I`), and a server may never read
+      // or cancel the body of a HEAD response: the stream ends here, its source never pulled.
+      pump.close('done')
+      return { body: null, init: head }
+    }
     const sink = new WebSink(pump, request, closed)
     return { body: new ReadableStream<Uint8Array>(sink, { highWaterMark: 0 }), init: head }
   }
