@@ -7,7 +7,7 @@
 
 import { createServer, request as httpRequest, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { H3, HTTPError, serve, toNodeHandler } from 'h3'
+import { H3, HTTPError, serve, setCookie, toNodeHandler } from 'h3'
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest'
 import { sse } from '../../src/h3.ts'
 import { waitFor } from '../helpers/wait.ts'
@@ -34,6 +34,12 @@ function h3App(scenario: Scenario, timed: Timed[]) {
   app.get('/flood', (event) => sse(event, scenario.flood, scenario.options))
   app.get('/quiet', (event) => sse(event, scenario.quiet, scenario.quietOptions))
   app.get('/preset', (event) => sse(event, scenario.once, scenario.options))
+  // Two cookies set the h3 way (a session, say): each must arrive as its own Set-Cookie.
+  app.use('/cookies', (event) => {
+    setCookie(event, 'session', 'abc', { httpOnly: true })
+    setCookie(event, 'theme', 'dark')
+  })
+  app.get('/cookies', (event) => sse(event, scenario.once, scenario.options))
   // An authorisation check inside the content function, failing the h3 way.
   app.get('/denied', (event) =>
     sse(
@@ -134,6 +140,16 @@ function h3Tests(label: string, target: () => Target, scenario: () => Scenario, 
     expect(response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8')
     expect(response.headers.get('content-length')).toBeNull()
     expect(response.headers.get('cache-control')).toBe(PRESET_HEADERS['Cache-Control'])
+    expect(await response.text()).toContain('id: 2')
+  })
+
+  test('cookies set with setCookie before the stream arrive, each as its own Set-Cookie', async () => {
+    const response = await fetch(`${target().base}/cookies`)
+    expect(response.headers.getSetCookie()).toEqual([
+      'session=abc; Path=/; HttpOnly',
+      'theme=dark; Path=/',
+    ])
+    expect(response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8')
     expect(await response.text()).toContain('id: 2')
   })
 
