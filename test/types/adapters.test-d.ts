@@ -6,10 +6,12 @@
 
 import type { IncomingMessage } from 'node:http'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
+import { defineHandler, H3, type H3Event } from 'h3'
 import { Hono } from 'hono'
 import Koa from 'koa'
 import { expectTypeOf } from 'vitest'
 import { type FastifySseOptions, type OvenSsePluginOptions, ovenSse } from '../../src/fastify.ts'
+import { type H3SseOptions, sse as h3Sse } from '../../src/h3.ts'
 import { type HonoSseOptions, sse as honoSse } from '../../src/hono.ts'
 import {
   acceptsEventStream,
@@ -75,6 +77,29 @@ expectTypeOf<HonoSseOptions['dataSender']>().toEqualTypeOf<
 >()
 // @ts-expect-error the request comes from the context, it is not an option
 honoSse(undefined as never, [], { request: new Request('http://localhost/') })
+
+// --- h3 ----------------------------------------------------------------------------------
+const h3 = new H3()
+h3.get('/rooms/:id', (event) => {
+  const result = h3Sse(event, async function* ({ request, lastEventId }) {
+    // ctx.request is event.req: a web Request (srvx's on Node).
+    expectTypeOf(request).toEqualTypeOf<Request>()
+    expectTypeOf(lastEventId).toEqualTypeOf<string | undefined>()
+    yield { data: event.context.params?.id }
+  })
+  expectTypeOf(result).toEqualTypeOf<Promise<EventSourceResponse>>()
+  return result
+})
+// A handler typed with its request's shape passes its event as well.
+h3.get(
+  '/typed/:id',
+  defineHandler<{ routerParams: { id: string } }>((event) => h3Sse(event, ['one'])),
+)
+expectTypeOf<H3SseOptions['dataSender']>().toEqualTypeOf<
+  ((ctx: StreamContext<Request>) => unknown) | undefined
+>()
+// @ts-expect-error the request comes from the event, it is not an option
+h3Sse(undefined as unknown as H3Event, [], { request: new Request('http://localhost/') })
 
 // --- Koa ---------------------------------------------------------------------------------
 const koa = new Koa()
