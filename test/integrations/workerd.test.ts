@@ -12,7 +12,7 @@
  */
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import type { Readable } from 'node:stream'
@@ -36,7 +36,7 @@ const START_DEADLINE = 30_000
 /** A workerd process serving the fixture Worker. */
 interface Workerd {
   /** Origin of each socket, by name. */
-  origins: Record<'http' | 'nosignal', string>
+  origins: Record<SocketName, string>
   child: ChildProcess
   /** Everything workerd wrote to stderr (its warnings and the Worker's uncaught errors). */
   stderr(): string
@@ -44,38 +44,70 @@ interface Workerd {
   stop(grace?: number): Promise<void>
 }
 
+/** The sockets of the config, each with its service. */
+const SOCKETS = ['http', 'nosignal', 'docs0', 'docs1'] as const
+type SocketName = (typeof SOCKETS)[number]
+
 function capnp(): string {
-  const worker = (flags: string[]) =>
-    `(modules = [(name = "worker.js", esModule = embed "worker.js")], ` +
+  const worker = (module: string, flags: string[] = []) =>
+    `(modules = [(name = "${module}", esModule = embed "${module}")], ` +
     `compatibilityDate = "${COMPATIBILITY_DATE}", ` +
     `compatibilityFlags = [${flags.map((flag) => `"${flag}"`).join(', ')}])`
+  const services: Record<SocketName, string> = {
+    http: worker('worker.js'),
+    nosignal: worker('worker.js', ['disable_request_signal']),
+    docs0: worker('docs0.js'),
+    docs1: worker('docs1.js'),
+  }
   // Port 0: the kernel picks a free port and workerd reports it on the control fd.
   return `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [
-    (name = "main", worker = ${worker([])}),
-    (name = "nosignal", worker = ${worker(['disable_request_signal'])}),
+${SOCKETS.map((name) => `    (name = "${name}", worker = ${services[name]}),`).join('\n')}
   ],
   sockets = [
-    (name = "http", address = "127.0.0.1:0", http = (), service = "main"),
-    (name = "nosignal", address = "127.0.0.1:0", http = (), service = "nosignal"),
+${SOCKETS.map((name) => `    (name = "${name}", address = "127.0.0.1:0", http = (), service = "${name}"),`).join('\n')}
   ],
 );
 `
 }
 
-/** Bundles the fixture Worker and writes the config into `dir`. */
+/**
+ * The Workers of docs/workers.md, as modules: its TypeScript blocks that `export default` a
+ * handler. The second uses the first one's `ticks` (its hidden prelude declares it), so the
+ * first block's code before its handler is appended to it.
+ */
+async function docsWorkers(): Promise<string[]> {
+  const page = await readFile(join(root, 'docs/workers.md'), 'utf8')
+  const blocks = [...page.matchAll(/```ts\n([\s\S]*?)```/g)]
+    .map((match) => match[1] as string)
+    .filter((code) => code.includes('export default {'))
+  expect(blocks).toHaveLength(2)
+  const [smallest, guarded] = blocks as [string, string]
+  return [smallest, `${guarded}\n${smallest.slice(0, smallest.indexOf('export default {'))}`]
+}
+
+/** Bundles the fixture Worker and the Workers of docs/workers.md; writes the config into `dir`. */
 async function prepare(dir: string): Promise<void> {
-  await build({
-    entryPoints: [join(root, 'test/integrations/fixtures/workerd-worker.ts')],
-    bundle: true,
-    format: 'esm',
-    platform: 'neutral',
-    conditions: ['workerd', 'worker', 'browser'],
-    target: 'es2022',
-    outfile: join(dir, 'worker.js'),
-    logLevel: 'silent',
-  })
+  const bundle = (entry: string, out: string) =>
+    build({
+      entryPoints: [entry],
+      bundle: true,
+      format: 'esm',
+      platform: 'neutral',
+      conditions: ['workerd', 'worker', 'browser'],
+      target: 'es2022',
+      // The docs import the package by name; here it is the source.
+      alias: { 'oven-sse': join(root, 'src/index.ts') },
+      outfile: join(dir, out),
+      logLevel: 'silent',
+    })
+  await bundle(join(root, 'test/integrations/fixtures/workerd-worker.ts'), 'worker.js')
+  const docs = await docsWorkers()
+  for (const [index, code] of docs.entries()) {
+    await writeFile(join(dir, `docs${index}.ts`), code)
+    await bundle(join(dir, `docs${index}.ts`), `docs${index}.js`)
+  }
   await writeFile(join(dir, 'config.capnp'), capnp())
 }
 
@@ -102,7 +134,6 @@ async function startWorkerd(dir: string): Promise<Workerd> {
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr += chunk.toString('utf8')
   })
-  const expected = ['http', 'nosignal'] as const
   try {
     const ports = await new Promise<Record<string, number>>((done, fail) => {
       const ports: Record<string, number> = {}
@@ -111,7 +142,7 @@ async function startWorkerd(dir: string): Promise<Workerd> {
         () =>
           fail(
             new Error(
-              `workerd did not report listening on sockets ${expected.join(', ')} (its ` +
+              `workerd did not report listening on sockets ${SOCKETS.join(', ')} (its ` +
                 `--control-fd messages) within ${START_DEADLINE} ms. stderr: ${stderr}`,
             ),
           ),
@@ -132,7 +163,7 @@ async function startWorkerd(dir: string): Promise<Workerd> {
             ports[message.socket] = message.port
           }
         }
-        if (expected.every((name) => ports[name])) {
+        if (SOCKETS.every((name) => ports[name])) {
           clearTimeout(timer)
           done(ports)
         }
@@ -147,10 +178,9 @@ async function startWorkerd(dir: string): Promise<Workerd> {
       })
     })
     return {
-      origins: {
-        http: `http://127.0.0.1:${ports.http}`,
-        nosignal: `http://127.0.0.1:${ports.nosignal}`,
-      },
+      origins: Object.fromEntries(
+        SOCKETS.map((name) => [name, `http://127.0.0.1:${ports[name]}`]),
+      ) as Record<SocketName, string>,
       child,
       stderr: () => stderr,
       stop: (grace = 5000) => reap(child, grace),
@@ -402,5 +432,33 @@ describe('workerd on SIGTERM', () => {
     } finally {
       response.close()
     }
+  })
+})
+
+describe('the Workers of docs/workers.md', () => {
+  test('the smallest complete Worker streams ticks with the event-stream head', async () => {
+    const response = await http1Client().raw(workerd!.origins.docs0, {
+      accept: 'text/event-stream',
+    })
+    try {
+      expect(response.status).toBe(200)
+      expect(response.headers['content-type']).toBe('text/event-stream; charset=utf-8')
+      expect(await until(response.body, /data: tick 1\r\n/)).toContain('id: 0')
+    } finally {
+      response.close()
+    }
+  })
+
+  test('the try/catch Worker answers 401 without the token, and streams with it', async () => {
+    const base = workerd!.origins.docs1
+    const refused = await fetch(base, { headers: { accept: 'text/event-stream' } })
+    expect(refused.status).toBe(401)
+    expect(await refused.text()).toBe('unauthorized')
+    const allowed = await fetch(base, {
+      headers: { accept: 'text/event-stream', authorization: 'Bearer demo' },
+    })
+    expect(allowed.status).toBe(200)
+    const events = await readEvents(allowed, { count: 2, timeout: 10_000 })
+    expect(events.map((event) => event.data)).toEqual(['tick 0', 'tick 1'])
   })
 })
