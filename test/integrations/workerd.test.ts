@@ -23,13 +23,13 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { readEvents } from '../../src/testing.ts'
 import { waitFor } from '../helpers/wait.ts'
 import { http1Client } from './fixtures/clients.ts'
-import { routesTarget } from './fixtures/runtime.ts'
+import { findBinary, routesTarget } from './fixtures/runtime.ts'
 import { FAIL_MESSAGE } from './fixtures/scenario.ts'
 import { sseScenarios, type Target } from './fixtures/suite.ts'
 import { PING, TICK } from './fixtures/workerd-intervals.ts'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
-const binary = join(root, 'node_modules/workerd/bin/workerd')
+const binary = findBinary('workerd')
 const COMPATIBILITY_DATE = '2026-11-23'
 /** How long workerd may take to report its sockets: it took 0.2–0.5 s (`startMs`), on two busy cores. */
 const START_DEADLINE = 30_000
