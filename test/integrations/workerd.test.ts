@@ -5,11 +5,12 @@
  * scenarios as every framework — plus what is particular to a Worker: how a disconnect reaches
  * the source, the hang detector, the error response, and what SIGTERM does to open streams.
  *
- * One workerd, four sockets, each with its own copy of a Worker: `http` runs the fixture Worker
+ * One workerd, five sockets, each with its own copy of a Worker: `http` runs the fixture Worker
  * with compatibility date 2026-11-23, where `request.signal` is on (workerd 2026-11-23 makes
  * `enable_request_signal` the default from 2026-11-17, and warns when it is set with a later
  * date); `nosignal` runs it with `disable_request_signal`, as a Worker with an older date and no
- * flag runs; `docs0` and `docs1` run the two Workers of docs/workers.md, taken from the page.
+ * flag runs; `hono` serves the same routes as a Hono app with `oven-sse/hono`; `docs0` and
+ * `docs1` run the two Workers of docs/workers.md, taken from the page.
  */
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
@@ -46,7 +47,7 @@ interface Workerd {
 }
 
 /** The sockets of the config, each with its service. */
-const SOCKETS = ['http', 'nosignal', 'docs0', 'docs1'] as const
+const SOCKETS = ['http', 'nosignal', 'hono', 'docs0', 'docs1'] as const
 type SocketName = (typeof SOCKETS)[number]
 
 function capnp(): string {
@@ -57,6 +58,7 @@ function capnp(): string {
   const services: Record<SocketName, string> = {
     http: worker('worker.js'),
     nosignal: worker('worker.js', ['disable_request_signal']),
+    hono: worker('hono.js'),
     docs0: worker('docs0.js'),
     docs1: worker('docs1.js'),
   }
@@ -88,7 +90,7 @@ async function docsWorkers(): Promise<string[]> {
   return [smallest, `${guarded}\n${smallest.slice(0, smallest.indexOf('export default {'))}`]
 }
 
-/** Bundles the fixture Worker and the Workers of docs/workers.md; writes the config into `dir`. */
+/** Bundles the fixture Workers and those of docs/workers.md; writes the config into `dir`. */
 async function prepare(dir: string): Promise<void> {
   const bundle = (entry: string, out: string) =>
     build({
@@ -104,6 +106,7 @@ async function prepare(dir: string): Promise<void> {
       logLevel: 'silent',
     })
   await bundle(join(root, 'test/integrations/fixtures/workerd-worker.ts'), 'worker.js')
+  await bundle(join(root, 'test/integrations/fixtures/workerd-hono-worker.ts'), 'hono.js')
   const docs = await docsWorkers()
   for (const [index, code] of docs.entries()) {
     await writeFile(join(dir, `docs${index}.ts`), code)
@@ -284,6 +287,18 @@ describe('workerd with EventSourceResponse (request.signal on)', () => {
 describe('workerd with EventSourceResponse (disable_request_signal)', () => {
   sseScenarios('workerd, no request.signal', () =>
     routesTarget(workerd!.origins.nosignal, expectWorkerdError),
+  )
+})
+
+describe('Hono on workerd with oven-sse/hono', () => {
+  sseScenarios('workerd, Hono', () =>
+    routesTarget(workerd!.origins.hono, ({ status, headers, body }) => {
+      // Hono's default onError: 500, text/plain "Internal Server Error" (it logs the error to
+      // workerd's log, where the test does not look).
+      expect(status).toBe(500)
+      expect(headers.get('content-type')).toMatch(/^text\/plain/)
+      expect(body).toBe('Internal Server Error')
+    }),
   )
 })
 
