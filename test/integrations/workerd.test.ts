@@ -32,7 +32,7 @@ import { PING, TICK } from './fixtures/workerd-intervals.ts'
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 const binary = findBinary('workerd')
 const COMPATIBILITY_DATE = '2026-11-23'
-/** How long workerd may take to report its sockets: it took 0.2–0.9 s (`startMs`), on two busy cores. */
+/** How long workerd may take to report its sockets: it took 0.2–1.0 s (`startMs`), on two busy cores. */
 const START_DEADLINE = 30_000
 
 /** A workerd process serving the Workers of {@link capnp}. */
