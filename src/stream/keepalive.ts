@@ -1,5 +1,6 @@
 /**
- * One timer for every stream's keep-alive: a min-heap of deadlines.
+ * One timer for every stream's keep-alive: a min-heap of deadlines (except on Cloudflare
+ * Workers, where a timer belongs to one request: there, a timer per stream; see `TimerPerStream`).
  *
  * A timer per stream costs a `Timeout` object and a slot in the runtime's timer lists (~170
  * bytes, measured with heap snapshots of 10 000 idle streams), for an event that, on a busy
@@ -151,5 +152,58 @@ class KeepAliveScheduler {
   }
 }
 
-/** The process's keep-alive scheduler, shared by every stream. */
-export const keepAlive: KeepAliveScheduler = new KeepAliveScheduler()
+/**
+ * Cloudflare Workers: a timer per stream, set from the stream's own request.
+ *
+ * A Worker's timer belongs to the request that set it, and a request with nothing pending is
+ * cancelled as hung. With one shared timer, measured with workerd 2026-11-23: a second stream
+ * opened while the first stream's timer was armed got no timer of its own, was cancelled as hung
+ * right after its last event (its source's `finally` never ran), and its pings ran in the first
+ * request's timer, which workerd refuses ("a promise was resolved … from a different request
+ * context"). Here each stream's keep-alive runs in its own request, as a Worker's code must.
+ */
+class TimerPerStream {
+  readonly #timers = new Map<KeepAlive, ReturnType<typeof setTimeout>>()
+
+  /** How many streams are scheduled. */
+  get size(): number {
+    return this.#timers.size
+  }
+
+  /** Schedules `entry` (not scheduled yet) for `deadline` on {@link clock}. */
+  add(entry: KeepAlive, deadline: number): void {
+    entry.keepAliveSlot = 0
+    this.#timers.set(
+      entry,
+      setTimeout(TimerPerStream.#onTimer, Math.max(1, deadline - clock()), this, entry),
+    )
+  }
+
+  /** Unschedules `entry`; nothing happens if it is not scheduled. */
+  remove(entry: KeepAlive): void {
+    const timer = this.#timers.get(entry)
+    if (timer === undefined) return
+    clearTimeout(timer)
+    this.#timers.delete(entry)
+    entry.keepAliveSlot = -1
+  }
+
+  static #onTimer(scheduler: TimerPerStream, entry: KeepAlive): void {
+    scheduler.#timers.delete(entry)
+    entry.keepAliveSlot = -1
+    entry.keepAliveDue(clock())
+  }
+}
+
+/** Whether this is a Cloudflare Worker (workerd): its documented `navigator.userAgent`. */
+const onWorkers =
+  (globalThis as { navigator?: { userAgent?: unknown } }).navigator?.userAgent ===
+  'Cloudflare-Workers'
+
+/**
+ * The process's keep-alive scheduler, shared by every stream: one timer for all of them, except on
+ * Cloudflare Workers, where each stream needs its own (see {@link TimerPerStream}).
+ */
+export const keepAlive: KeepAliveScheduler | TimerPerStream = onWorkers
+  ? new TimerPerStream()
+  : new KeepAliveScheduler()
