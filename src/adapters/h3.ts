@@ -10,8 +10,9 @@
  * - A returned `Response` is sent as it is, so a content function that throws inside an
  *   `EventSourceResponse` could only end a stream whose `200` is out; the helper runs it first
  *   (through `openEventSourceResponse`) and a throw reaches h3's `onError` and error response.
- * - h3 answers `HEAD` with the head alone and never reads (nor cancels) the body: the helper
- *   stops the opened stream itself, or its source would wait in the registry for ever.
+ * - h3 answers `HEAD` with the head alone and never reads (nor cancels) the body; that needs
+ *   nothing here, since a `HEAD` request's `EventSourceResponse` has no body (its stream ends
+ *   with reason `done`, see `transports/web.ts`).
  *
  * Disconnects need nothing from h3: on Node, srvx aborts `event.req.signal` when the response
  * closes before it ended, and cancels the body; elsewhere the runtime's request signal and the
@@ -76,11 +77,5 @@ export async function sse(
     // Emptied only once they are in the options: h3 then has nothing to merge over the head.
     for (const name of [...preset.keys()]) preset.delete(name)
   }
-  const response = await openEventSourceResponse(
-    content as Content<Request | undefined>,
-    webOptions,
-  )
-  // h3 drops the body of a HEAD answer without cancelling it: end the stream here.
-  if (request.method === 'HEAD') await response.body?.cancel()
-  return response
+  return openEventSourceResponse(content as Content<Request | undefined>, webOptions)
 }
