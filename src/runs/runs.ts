@@ -119,7 +119,10 @@ export interface RunsOptions {
    * How long (ms) a running run may go without a sign of life (an event, or the heartbeat its
    * producing instance sends every third of `lease`) before its attached clients take its
    * instance for dead and end the run with reason `'failed'`. Clients then hear of it within one
-   * to two `lease`s. A whole number of ms, at least 1000 (tests go lower with `shortDurations()`).
+   * to two `lease`s. A whole number of ms, at least 5000 (tests go lower with `shortDurations()`):
+   * a producer cannot beat while its own connection to the broker is down, and node-redis waits up
+   * to about 2.2 s between reconnection attempts, so a shorter lease would take a producer whose
+   * connection is coming back after a Redis blip for dead.
    * @defaultValue `30000`
    */
   lease?: number | undefined
@@ -169,6 +172,12 @@ const OPTIONS = ['broker', 'ttl', 'history', 'lease', 'onError']
 const ATTACH_OPTIONS = ['lastEventId', 'signal', 'request']
 const DEFAULT_TTL = 3_600_000
 const DEFAULT_LEASE = 30_000
+/**
+ * The shortest `lease`: longer than node-redis's longest wait between reconnection attempts
+ * (about 2.2 s) plus a heartbeat interval, so that a producer whose connection returns a moment
+ * after Redis does is not taken for dead.
+ */
+const MIN_LEASE = 5000
 const MAX_ID_LENGTH = 256
 /** Control messages read at once: a start, an end, and a few stop requests that raced. */
 const CONTROL_READ = 64
@@ -252,7 +261,7 @@ export class Runs {
     this.#lease =
       options.lease === undefined
         ? DEFAULT_LEASE
-        : checkDelay('lease', options.lease, { min: 1000 }, short)
+        : checkDelay('lease', options.lease, { min: MIN_LEASE }, short)
     const history = options.history ?? 10_000
     if (typeof history !== 'number' || !Number.isSafeInteger(history) || history < 1) {
       invalidOption('history', 'an integer >= 1', history)
