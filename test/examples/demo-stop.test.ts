@@ -11,22 +11,10 @@
 import { connect } from 'node:net'
 import { afterEach, expect, test } from 'vitest'
 import { follow } from '../helpers/streams.ts'
+import { within } from '../helpers/wait.ts'
 import { type RunningExample, runNpmStart, stopAllExamples } from './run-example.ts'
 
 afterEach(stopAllExamples)
-
-/** Settles like `promise`, or rejects naming `what` after `ms`. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)
-  })
-  try {
-    return await Promise.race([promise, late])
-  } finally {
-    clearTimeout(timer)
-  }
-}
 
 /** Resolves with the error of a TCP connection attempt to 127.0.0.1:`port` (none: undefined). */
 function connectError(port: number): Promise<NodeJS.ErrnoException | undefined> {

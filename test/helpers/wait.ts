@@ -46,6 +46,22 @@ export async function waitFor<T>(
   }
 }
 
+/**
+ * Settles as `promise` does, or fails naming `what` after `ms` milliseconds: the deadline for a
+ * wait on one event (a head, a process exit) rather than on a condition to poll.
+ */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)
+  })
+  try {
+    return await Promise.race([promise, deadline])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 /** A short, readable rendering of the last value seen. */
 function show(value: unknown): string {
   let text: string

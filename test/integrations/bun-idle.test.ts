@@ -13,7 +13,7 @@
 
 import { connect } from 'node:net'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { waitFor } from '../helpers/wait.ts'
+import { waitFor, within } from '../helpers/wait.ts'
 import { expect500, findBinary, type RuntimeServer, startRuntime } from './fixtures/runtime.ts'
 
 let bun: RuntimeServer | undefined
@@ -52,20 +52,6 @@ function watch(path: string) {
     isOpen: () => closedAt === undefined,
     text: () => chunks.map((chunk) => chunk.text).join(''),
     destroy: () => socket.destroy(),
-  }
-}
-
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)
-      }),
-    ])
-  } finally {
-    clearTimeout(timer)
   }
 }
 
