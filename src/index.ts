@@ -3,7 +3,8 @@
  *
  * This entry point is web-standard (no `node:` imports): the encoder, the web `Response`,
  * channels, broadcasting, detached runs, the shutdown registry and the errors. Node's `sendEventStream` is in
- * `oven-sse/node`; framework helpers are in `oven-sse/fastify`, `oven-sse/hono`, `oven-sse/koa`.
+ * `oven-sse/node`; framework helpers are in `oven-sse/fastify`, `oven-sse/hono`, `oven-sse/koa`,
+ * `oven-sse/elysia`.
  *
  * @module
  */

@@ -5,10 +5,12 @@
  */
 
 import type { IncomingMessage } from 'node:http'
+import { Elysia } from 'elysia'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { Hono } from 'hono'
 import Koa from 'koa'
 import { expectTypeOf } from 'vitest'
+import { type ElysiaSseOptions, sse as elysiaSse } from '../../src/elysia.ts'
 import { type FastifySseOptions, type OvenSsePluginOptions, ovenSse } from '../../src/fastify.ts'
 import { type HonoSseOptions, sse as honoSse } from '../../src/hono.ts'
 import {
@@ -75,6 +77,28 @@ expectTypeOf<HonoSseOptions['dataSender']>().toEqualTypeOf<
 >()
 // @ts-expect-error the request comes from the context, it is not an option
 honoSse(undefined as never, [], { request: new Request('http://localhost/') })
+
+// --- Elysia ------------------------------------------------------------------------------
+new Elysia()
+  .derive(() => ({ user: 'ada' }))
+  .get('/events/:room', (ctx) => {
+    // The handler's own context, with its derived and path types, is accepted as it is.
+    const result = elysiaSse(ctx, async function* ({ request, lastEventId }) {
+      expectTypeOf(request).toEqualTypeOf<Request>()
+      expectTypeOf(lastEventId).toEqualTypeOf<string | undefined>()
+      yield { data: `${ctx.user} in ${ctx.params.room}` }
+    })
+    expectTypeOf(result).toEqualTypeOf<Promise<EventSourceResponse>>()
+    return result
+  })
+  .get('/fields', ({ request, set }) => elysiaSse({ request, set }, ['hello']))
+expectTypeOf<ElysiaSseOptions['dataSender']>().toEqualTypeOf<
+  ((ctx: StreamContext<Request>) => unknown) | undefined
+>()
+// @ts-expect-error the request comes from the context, it is not an option
+elysiaSse(undefined as never, [], { request: new Request('http://localhost/') })
+// @ts-expect-error a context without `set` is not an Elysia context
+elysiaSse({ request: new Request('http://localhost/') }, [])
 
 // --- Koa ---------------------------------------------------------------------------------
 const koa = new Koa()
