@@ -4,7 +4,7 @@
  * This entry point is web-standard (no `node:` imports): the encoder, the web `Response`,
  * channels, broadcasting, detached runs, the shutdown registry and the errors. Node's `sendEventStream` is in
  * `oven-sse/node`; framework helpers are in `oven-sse/fastify`, `oven-sse/hono`, `oven-sse/h3`,
- * `oven-sse/koa`.
+ * `oven-sse/koa`, `oven-sse/elysia`.
  *
  * @module
  */

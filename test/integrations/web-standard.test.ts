@@ -43,6 +43,7 @@ function graph(entry: string): { files: string[]; external: string[] } {
 test.each([
   ['index.ts', []],
   ['hono.ts', []],
+  ['elysia.ts', []],
 ])('%s imports nothing from Node or npm at run time', (entry, allowed) => {
   const { files, external } = graph(entry)
   expect(files.length).toBeGreaterThan(3)

@@ -5,11 +5,13 @@
  */
 
 import type { IncomingMessage } from 'node:http'
+import { Elysia } from 'elysia'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { defineHandler, H3, type H3Event } from 'h3'
 import { Hono } from 'hono'
 import Koa from 'koa'
 import { expectTypeOf } from 'vitest'
+import { type ElysiaSseOptions, sse as elysiaSse } from '../../src/elysia.ts'
 import { type FastifySseOptions, type OvenSsePluginOptions, ovenSse } from '../../src/fastify.ts'
 import { type H3SseOptions, sse as h3Sse } from '../../src/h3.ts'
 import { type HonoSseOptions, sse as honoSse } from '../../src/hono.ts'
@@ -100,6 +102,27 @@ expectTypeOf<H3SseOptions['dataSender']>().toEqualTypeOf<
 >()
 // @ts-expect-error the request comes from the event, it is not an option
 h3Sse(undefined as unknown as H3Event, [], { request: new Request('http://localhost/') })
+// --- Elysia ------------------------------------------------------------------------------
+new Elysia()
+  .derive(() => ({ user: 'ada' }))
+  .get('/events/:room', (ctx) => {
+    // The handler's own context, with its derived and path types, is accepted as it is.
+    const result = elysiaSse(ctx, async function* ({ request, lastEventId }) {
+      expectTypeOf(request).toEqualTypeOf<Request>()
+      expectTypeOf(lastEventId).toEqualTypeOf<string | undefined>()
+      yield { data: `${ctx.user} in ${ctx.params.room}` }
+    })
+    expectTypeOf(result).toEqualTypeOf<Promise<EventSourceResponse>>()
+    return result
+  })
+  .get('/fields', ({ request, set }) => elysiaSse({ request, set }, ['hello']))
+expectTypeOf<ElysiaSseOptions['dataSender']>().toEqualTypeOf<
+  ((ctx: StreamContext<Request>) => unknown) | undefined
+>()
+// @ts-expect-error the request comes from the context, it is not an option
+elysiaSse(undefined as never, [], { request: new Request('http://localhost/') })
+// @ts-expect-error a context without `set` is not an Elysia context
+elysiaSse({ request: new Request('http://localhost/') }, [])
 
 // --- Koa ---------------------------------------------------------------------------------
 const koa = new Koa()
