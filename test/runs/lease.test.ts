@@ -192,7 +192,7 @@ test('an end that cannot be published while Redis is away arrives once Redis is 
   // connection comes back. node-redis waits up to 2.2 s between attempts, so with a 400 ms lease
   // the client's instance, back first, took the producer for dead (seen under load); here both
   // instances retry every 20 ms, and the lease leaves room for a loaded machine.
-  const clients: Array<ReturnType<typeof createClient>> = []
+  const clients: Array<{ destroy(): void }> = []
   try {
     const make = (errors: unknown[]) => {
       const client = createClient({ url: outage.url, socket: { reconnectStrategy: () => 20 } })
