@@ -8,12 +8,12 @@
 import { createServer, request as httpRequest, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { H3, HTTPError, serve, setCookie, toNodeHandler } from 'h3'
-import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { sse } from '../../src/h3.ts'
 import { waitFor } from '../helpers/wait.ts'
 import { http1Client } from './fixtures/clients.ts'
 import { createScenario, FAIL_MESSAGE, PRESET_HEADERS, type Scenario } from './fixtures/scenario.ts'
-import { sseScenarios, type Target } from './fixtures/suite.ts'
+import { captureFailLogs, sseScenarios, type Target } from './fixtures/suite.ts'
 
 /** What `/timed` saw of each stream: when its signal aborted, and when its `finally` ran. */
 interface Timed {
@@ -78,16 +78,7 @@ function h3App(scenario: Scenario, timed: Timed[]) {
  * 500. The error /fail throws on purpose is recorded here and asserted by `expectError`;
  * anything else still reaches the console.
  */
-const failLogs: Error[] = []
-const consoleError = console.error.bind(console)
-const consoleSpy = vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => {
-  if (args.length === 1 && args[0] instanceof Error && args[0].message === FAIL_MESSAGE) {
-    failLogs.push(args[0])
-  } else {
-    consoleError(...args)
-  }
-})
-afterAll(() => consoleSpy.mockRestore())
+const failLogs = captureFailLogs()
 
 /** The target of one server, with h3's default error response as the expected one. */
 function targetOf(base: string, scenario: Scenario): Target {

@@ -7,14 +7,14 @@ import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
 import { Hono } from 'hono'
 import { compress } from 'hono/compress'
-import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { sse } from '../../src/hono.ts'
 import { requestAcceptsEventStream } from '../../src/index.ts'
 import { readEvents } from '../../src/testing.ts'
 import { waitFor } from '../helpers/wait.ts'
 import { http1Client } from './fixtures/clients.ts'
 import { createScenario, FAIL_MESSAGE, PRESET_HEADERS } from './fixtures/scenario.ts'
-import { sseScenarios, type Target } from './fixtures/suite.ts'
+import { captureFailLogs, sseScenarios, type Target } from './fixtures/suite.ts'
 
 const scenario = createScenario()
 let server: Server
@@ -66,15 +66,7 @@ function app() {
  * /fail route throws on purpose is recorded here and asserted by `expectError`; anything else
  * still reaches the console.
  */
-const failLogs: Error[] = []
-const consoleError = console.error.bind(console)
-const consoleSpy = vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => {
-  if (args.length === 1 && args[0] instanceof Error && args[0].message === FAIL_MESSAGE) {
-    failLogs.push(args[0])
-  } else {
-    consoleError(...args)
-  }
-})
+const failLogs = captureFailLogs()
 
 beforeAll(async () => {
   server = serve({ fetch: app().fetch, port: 0, hostname: '127.0.0.1' }) as Server
@@ -96,7 +88,6 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  consoleSpy.mockRestore()
   server.closeAllConnections()
   await new Promise((resolve) => server.close(resolve))
 })
