@@ -36,6 +36,7 @@
  */
 
 import { createHash } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { createClient } from 'redis'
 import { checkOptionNames, describe, invalidOption, SseError } from '../errors.ts'
 import { setDeadline } from '../util/deadline.ts'
@@ -238,6 +239,9 @@ return {epoch, head, trimmed, entries}
 /** A command given up before it was written to Redis: it certainly did not run. */
 class Unsent extends Error {}
 
+/** How often a read is sent again while Redis answers `LOADING` (see `RedisBroker.#send`). */
+const LOADING_RETRY = 50
+
 const sha1 = (text: string) => createHash('sha1').update(text).digest('hex')
 const PUBLISH_SHA = sha1(PUBLISH_SCRIPT)
 const READ_SHA = sha1(READ_SCRIPT)
@@ -376,9 +380,10 @@ export class RedisBroker implements Broker {
       )
     } catch (cause) {
       if (cause instanceof Unsent) {
+        const loading = isLoading(cause.cause)
         throw brokerError(
-          'Redis is unreachable; the event was not published',
-          this.#lastError ?? new Error('not connected'),
+          `Redis is ${loading ? 'still loading its data' : 'unreachable'}; the event was not published`,
+          loading ? cause.cause : (this.#lastError ?? new Error('not connected')),
         )
       }
       throw brokerError('Redis publish failed; the event may not have been published', cause)
@@ -499,36 +504,58 @@ export class RedisBroker implements Broker {
    * moment it does. Both throw {@link Unsent}: the command certainly did not run. Without it
    * (history reads), a command waits for the reconnect, up to the deadline: a catch-up read
    * issued as the listening connection comes back must not fail just because this one is a
-   * moment behind.
+   * moment behind. Likewise a Redis that restarted and is still loading its data answers
+   * `LOADING` (the command did not run): a publish is refused as {@link Unsent}, a read is sent
+   * again every {@link LOADING_RETRY} ms until the data is in, up to the deadline.
    */
   async #send(args: string[], refuseOffline: boolean): Promise<unknown> {
     if (refuseOffline && !this.#client.isReady) throw new Unsent('not connected')
     const controller = new AbortController()
     if (refuseOffline) this.#publishing.add(controller)
     let timer: ReturnType<typeof setTimeout> | undefined
+    let loading = false
     const deadline = new Promise<never>((_, reject) => {
       // Judged after the replies already received: see util/deadline.ts.
       timer = setDeadline(
         () => {
           // Still unwritten: node-redis drops it and rejects it (as unsent, below) first.
           controller.abort()
-          reject(new Error(`no answer from Redis in ${this.#timeout} ms`))
+          reject(
+            new Error(
+              loading
+                ? `Redis was still loading its data after ${this.#timeout} ms`
+                : `no answer from Redis in ${this.#timeout} ms`,
+            ),
+          )
         },
         this.#timeout,
         undefined,
       )
     })
+    // A read is sent again while Redis loads; a publish is sent once (its promise is node-redis's
+    // own, which rejects as soon as the abort below drops an unwritten command).
+    const sent = refuseOffline
+      ? this.#client.sendCommand(args, { abortSignal: controller.signal })
+      : (async () => {
+          for (;;) {
+            try {
+              return await this.#client.sendCommand(args, { abortSignal: controller.signal })
+            } catch (error) {
+              if (!isLoading(error)) throw error
+              loading = true
+              await sleep(LOADING_RETRY, undefined, { signal: controller.signal })
+            }
+          }
+        })()
     try {
-      return await Promise.race([
-        this.#client.sendCommand(args, { abortSignal: controller.signal }),
-        deadline,
-      ])
+      return await Promise.race([sent, deadline])
     } catch (error) {
       // node-redis honours the abort only while the command is unwritten, and then rejects
       // with its AbortError (a class of that name; its `name` is plain 'Error').
       if (controller.signal.aborted && isAbortError(error)) {
         throw new Unsent('given up before it was written', { cause: error })
       }
+      if (isLoading(error)) throw new Unsent('Redis is loading its data', { cause: error })
       throw error
     } finally {
       clearTimeout(timer)
@@ -584,6 +611,11 @@ export class RedisBroker implements Broker {
     if (this.#client.isReady) return
     for (const controller of this.#publishing) controller.abort()
   }
+}
+
+/** Redis's answer while it loads its data after a restart: the command did not run. */
+function isLoading(error: unknown): boolean {
+  return String((error as Error | undefined)?.message).startsWith('LOADING')
 }
 
 function isAbortError(error: unknown): boolean {

@@ -110,3 +110,70 @@ test('Redis restarted empty while nobody is subscribed: live events flow again',
   await brokerReconnected(redis, [])
   await deliversAfterwards(hub)
 })
+
+test('Redis restarted and still loading its data: no error, and a subscriber then gets live events', async () => {
+  // 20 000 keys loaded 100 µs apart (Redis's key-load-delay), serving clients every KiB read:
+  // seconds during which Redis accepts connections and answers LOADING (seen once in CI with a
+  // small file, whose load also serves clients once). The broker's connections come back in
+  // that window (node-redis retries within 2.2 s); its catch-up must wait for the data, not
+  // report a failure.
+  const redis = await startRedis({
+    persist: true,
+    args: ['--key-load-delay', '100', '--loading-process-events-interval-bytes', '1024'],
+  })
+  cleanup.push(() => redis.close())
+  const admin = createClient({ url: redis.url })
+  admin.on('error', () => {})
+  await admin.connect()
+  await admin.sendCommand([
+    'EVAL',
+    "for i = 1, 20000 do redis.call('SET', 'filler:' .. i, i) end",
+    '0',
+  ])
+  // Rewritten into the append-only file's RDB base, which is what key-load-delay slows down.
+  await admin.sendCommand(['BGREWRITEAOF'])
+  await waitFor(
+    'the append-only file rewritten',
+    async () => String(await admin.sendCommand(['INFO', 'persistence'])),
+    {
+      until: (info) =>
+        /aof_rewrite_in_progress:0/.test(info) && /aof_rewrite_scheduled:0/.test(info),
+    },
+  )
+  await admin.close()
+  const errors: unknown[] = []
+  cleanup.push(async () => expect(errors).toEqual([]))
+  const hub = new Broadcaster({
+    broker: new RedisBroker({ url: redis.url, commandTimeout: 10_000 }),
+    onError: (error) => errors.push(error),
+  })
+  cleanup.push(() => hub.close())
+  await hub.publish('warm-up', 'x')
+  await redis.stop()
+  const started = performance.now()
+  // resolves once Redis says it is ready: the data is loaded
+  const restarted = redis.start().then(() => performance.now() - started)
+  // Publishes meanwhile are refused at once, as not published: first while the broker is
+  // disconnected, then while Redis answers LOADING (it never runs a command then).
+  const refusals: string[] = []
+  let loaded = false
+  void restarted.then(() => {
+    loaded = true
+  })
+  while (!loaded) {
+    try {
+      await hub.publish('news', 'during the restart')
+      expect.unreachable('a publish accepted before Redis had loaded its data')
+    } catch (error) {
+      expect(error).toMatchObject({ code: 'ERR_SSE_BROKER' })
+      refusals.push((error as Error).message)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  const loadingMs = await restarted
+  expect(refusals.filter((message) => !message.includes('the event was not published'))).toEqual([])
+  expect(refusals.filter((message) => message.includes('still loading')).length).toBeGreaterThan(0)
+  await brokerReconnected(redis, [])
+  await deliversAfterwards(hub)
+  console.info(JSON.stringify({ loadingMs: Math.round(loadingMs), refused: refusals.length }))
+}, 30_000)

@@ -32,7 +32,7 @@ export interface RedisServer {
   close(): Promise<void>
 }
 
-function launch(port: number, dir: string | undefined): Promise<ChildProcess> {
+function launch(port: number, dir: string | undefined, extra: string[]): Promise<ChildProcess> {
   // With a directory: an append-only file synced on every write, so a kill loses nothing.
   const persistence = dir
     ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir]
@@ -40,7 +40,7 @@ function launch(port: number, dir: string | undefined): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence],
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, ...extra],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     )
     let output = ''
@@ -122,9 +122,12 @@ export async function reservePort(): Promise<{ port: number; release: () => Prom
 /**
  * Starts redis-server on a reserved port. Call `close()` in teardown. With `persist`, it keeps
  * its data across `stop()` and `start()` (a restart that loses nothing); without, a restart
- * starts empty.
+ * starts empty. `args` are passed to every start (e.g. `['--key-load-delay', '100']`).
  */
-export async function startRedis(options: { persist?: boolean } = {}): Promise<RedisServer> {
+export async function startRedis(
+  options: { persist?: boolean; args?: string[] } = {},
+): Promise<RedisServer> {
+  const extra = options.args ?? []
   const { port, release: releasePort } = await reservePort()
   const dir = options.persist ? await mkdtemp(join(tmpdir(), 'oven-test-redis-')) : undefined
   const release = async () => {
@@ -133,7 +136,7 @@ export async function startRedis(options: { persist?: boolean } = {}): Promise<R
   }
   let child: ChildProcess | undefined
   try {
-    child = await launch(port, dir)
+    child = await launch(port, dir, extra)
   } catch (error) {
     await release()
     throw error
@@ -157,7 +160,7 @@ export async function startRedis(options: { persist?: boolean } = {}): Promise<R
       return child?.pid
     },
     async start() {
-      if (!child) child = await launch(port, dir)
+      if (!child) child = await launch(port, dir, extra)
     },
     stop,
     freeze() {
