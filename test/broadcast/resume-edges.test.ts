@@ -14,6 +14,7 @@ import {
   type ServerSentEvent,
   type Subscription,
 } from '../../src/index.ts'
+import { waitFor, within } from '../helpers/wait.ts'
 
 const hubs: Broadcaster[] = []
 afterEach(async () => {
@@ -113,4 +114,58 @@ test('an epoch is ten base-36 characters even when its random bits are all zero'
   })
   const hub = makeHub({ broker: new MemoryBroker() })
   expect(await hub.publish('t', 'x')).toBe('0000000000-1')
+})
+
+/**
+ * A memory broker that answers one chosen history read only at `release()`, with the history as
+ * it was when the read was made (a slow reply from a remote broker).
+ */
+class HeldReads extends MemoryBroker {
+  #untilHeld = 0
+  #release: (() => void) | undefined
+  /** Reads waiting now. */
+  waiting = 0
+
+  /** Holds the `nth` read from now (1: the next one). */
+  holdRead(nth: number): void {
+    this.#untilHeld = nth
+  }
+
+  release(): void {
+    this.#release?.()
+  }
+
+  override async read(topics: readonly string[], after: number, limit: number) {
+    const read = await super.read(topics, after, limit)
+    if (this.#untilHeld > 0 && --this.#untilHeld === 0) {
+      this.waiting++
+      await new Promise<void>((resolve) => {
+        this.#release = resolve
+      })
+      this.waiting--
+    }
+    return read
+  }
+}
+
+test('more live events than a resuming subscriber can hold arrive during its read: read again, none lost or twice', async () => {
+  const broker = new HeldReads()
+  // A queue of 16 holds at most 256 live events while the subscription sets up.
+  const hub = makeHub({ broker, queue: 16, overflow: 'disconnect' })
+  const ids = await publishAll(hub, 't', 3)
+  // A resume reads twice: where the history stands, then what the client missed. The second
+  // answer is held, so it stays as old as it was asked.
+  broker.holdRead(2)
+  const subscription = hub.subscribe('t', { lastEventId: ids[0] })
+  await waitFor('the read of what was missed to be under way', () => broker.waiting, {
+    until: (n) => n === 1,
+  })
+  // 300 live events meanwhile: more than it may hold, so it must read them instead.
+  const later = await publishAll(hub, 't', 300)
+  broker.release()
+  await subscription.ready
+  const events = await within(take(subscription, 302), 10_000, 'the 302 events after the resume id')
+  expect(events.map((event) => event.id)).toEqual([ids[1], ids[2], ...later])
+  expect(hub.stats().resets).toBe(0)
+  expect(hub.stats().disconnected).toBe(0)
 })
