@@ -365,10 +365,23 @@ describe('content forms', () => {
   })
 
   test('content that is not a source is refused at once', () => {
+    // toThrow(pattern) also passes when `undefined` is thrown (vitest-dev/vitest#7260): the
+    // error's class, code and message are matched as an object.
+    const refusal = (received: string, hint = '') =>
+      expect.objectContaining({
+        name: 'SseError',
+        code: 'ERR_SSE_INVALID_CONTENT',
+        message:
+          'Invalid content: expected an async iterable, an iterable, a ReadableStream or a ' +
+          `function (ctx) => one of those, received ${received}.${hint}`,
+      })
     expect(() => new EventSourceResponse('text' as never)).toThrow(
-      /received string "text".*\[text\]/,
+      refusal('string "text"', ' To send one event, pass [text] or yield it from a generator.'),
     )
-    expect(() => new EventSourceResponse(42 as never)).toThrow(/ERR_SSE|Invalid content/)
+    // Refused where it is passed, not when the stream opens.
+    expect(() => new EventSourceResponse(42 as never)).toThrow(refusal('number 42'))
+    expect(() => new EventSourceResponse(null as never)).toThrow(refusal('null'))
+    expect(() => new EventSourceResponse({} as never)).toThrow(refusal('an object'))
   })
 
   test('a content function that throws before the head: sendEventStream rejects, nothing sent', async () => {
