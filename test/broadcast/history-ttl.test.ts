@@ -14,6 +14,7 @@ import { RedisBroker } from '../../src/redis.ts'
 import { readEvents, shortDurations } from '../../src/testing.ts'
 import { type RedisServer, startRedis } from '../helpers/redis.ts'
 import { closeAllServers } from '../helpers/servers.ts'
+import { Teardown } from '../helpers/teardown.ts'
 import { waitFor } from '../helpers/wait.ts'
 import { hubServer, takeHubServerErrors } from './hub-server.ts'
 
@@ -36,10 +37,13 @@ afterAll(async () => {
   await redis?.close()
 })
 
-const cleanup: Array<() => Promise<unknown>> = []
+const cleanup = new Teardown()
 afterEach(async () => {
-  for (const step of cleanup.splice(0).reverse()) await step()
-  await closeAllServers()
+  try {
+    await cleanup.run()
+  } finally {
+    await closeAllServers()
+  }
   expect(takeHubServerErrors()).toEqual([])
 })
 

@@ -25,12 +25,16 @@ import { sse as koaSse } from '../../src/koa.ts'
 import { sendEventStream } from '../../src/node.ts'
 import { readMessages, shortDurations } from '../../src/testing.ts'
 import { closeAllServers, nodeServer, webServer } from '../helpers/servers.ts'
+import { Teardown } from '../helpers/teardown.ts'
 import { waitFor } from '../helpers/wait.ts'
 
-const cleanup: Array<() => Promise<unknown>> = []
+const cleanup = new Teardown()
 afterEach(async () => {
-  for (const step of cleanup.splice(0).reverse()) await step()
-  await closeAllServers()
+  try {
+    await cleanup.run()
+  } finally {
+    await closeAllServers()
+  }
 })
 
 const LIFE = 200
