@@ -22,7 +22,7 @@
  */
 
 import type { Context } from 'elysia'
-import { mergeHeaders } from '../stream/headers.ts'
+import { mergeHeaders, takeHeaders } from '../stream/headers.ts'
 import type { Content, HeadersInput, StreamOptions } from '../stream/types.ts'
 import type { EventSourceResponse, EventSourceResponseOptions } from '../transports/web.ts'
 import { openEventSourceResponse } from '../transports/web-open.ts'
@@ -75,21 +75,16 @@ export function sse(
   // `EventSourceResponse` types `ctx.request` as `Request | undefined` (the request is optional
   // there); here it is always given, so the narrower types are sound.
   const webOptions = { ...options, request: ctx.request } as EventSourceResponseOptions
-  const preset = takeHeaders(ctx.set)
+  const preset = takeSetHeaders(ctx.set)
   if (preset !== undefined) webOptions.headers = mergeHeaders(preset, options.headers)
   return openEventSourceResponse(content as Content<Request | undefined>, webOptions)
 }
 
 /** Empties `set.headers` and returns what it held, or `undefined` when it held nothing. */
-function takeHeaders(set: ElysiaSseContext['set']): HeadersInput | undefined {
+function takeSetHeaders(set: ElysiaSseContext['set']): HeadersInput | undefined {
   const headers: unknown = set.headers
   // Elysia turns `set.headers` into a `Headers` when a hook sets several cookies.
-  if (headers instanceof Headers) {
-    const taken = new Headers(headers)
-    if (taken.keys().next().done) return undefined
-    for (const name of [...taken.keys()]) headers.delete(name)
-    return taken
-  }
+  if (headers instanceof Headers) return takeHeaders(headers)
   const record = set.headers as Record<string, string | number | string[] | undefined>
   const names = Object.keys(record)
   if (names.length === 0) return undefined

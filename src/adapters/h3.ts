@@ -22,7 +22,7 @@
  */
 
 import type { H3Event } from 'h3'
-import { mergeHeaders } from '../stream/headers.ts'
+import { mergeHeaders, takeHeaders } from '../stream/headers.ts'
 import type { Content, StreamOptions } from '../stream/types.ts'
 import type { EventSourceResponse, EventSourceResponseOptions } from '../transports/web.ts'
 import { openEventSourceResponse } from '../transports/web-open.ts'
@@ -71,11 +71,7 @@ export async function sse(
   // `EventSourceResponse` types `ctx.request` as `Request | undefined` (the request is optional
   // there); here it is always given, so the narrower types are sound.
   const webOptions = { ...options, request } as EventSourceResponseOptions
-  const preset = event.res.headers
-  if (!preset.keys().next().done) {
-    webOptions.headers = mergeHeaders(preset, options.headers)
-    // Emptied only once they are in the options: h3 then has nothing to merge over the head.
-    for (const name of [...preset.keys()]) preset.delete(name)
-  }
+  const preset = takeHeaders(event.res.headers)
+  if (preset !== undefined) webOptions.headers = mergeHeaders(preset, options.headers)
   return openEventSourceResponse(content as Content<Request | undefined>, webOptions)
 }

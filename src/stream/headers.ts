@@ -126,6 +126,18 @@ export function headerPairs(input: HeadersInput | undefined): Array<[string, str
 }
 
 /**
+ * Moves every header out of a framework's response `Headers` (h3's `event.res.headers`,
+ * Elysia's `set.headers` once it is a `Headers`), so the framework has none to merge over the
+ * stream's head: a copy of them, or `undefined` when there were none.
+ */
+export function takeHeaders(headers: Headers): Headers | undefined {
+  if (headers.keys().next().done) return undefined
+  const taken = new Headers(headers)
+  for (const name of [...taken.keys()]) headers.delete(name)
+  return taken
+}
+
+/**
  * Headers a framework collected before the stream (`reply.header()`, `c.header()`),
  * overridden name by name by the `headers` option.
  */
