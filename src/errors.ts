@@ -28,6 +28,8 @@
  * - `ERR_SSE_RUN_EXISTS` — a run with this id is running or has not expired yet: answer 409.
  * - `ERR_SSE_RUN_ABANDONED` — reported to a `Runs`' `onError`: a run's producing instance stopped
  *   renewing its lease (it died), so the run was ended as failed.
+ * - `ERR_SSE_PRESENCE_FULL` — a `Presence` refused a join: this process already holds its
+ *   `maxConnections` joined connections.
  * - `ERR_SSE_CONNECTION` — the client (`oven-sse/client`) could not reach the server, or lost
  *   the connection, or its `headers`/`body` function failed.
  */
@@ -46,6 +48,7 @@ export type SseErrorCode =
   | 'ERR_SSE_RUN_NOT_FOUND'
   | 'ERR_SSE_RUN_EXISTS'
   | 'ERR_SSE_RUN_ABANDONED'
+  | 'ERR_SSE_PRESENCE_FULL'
   | 'ERR_SSE_CONNECTION'
 
 // A registered symbol, so two installed copies of Oven recognise each other's errors.

@@ -28,6 +28,18 @@ export {
   Subscription,
 } from './broadcast/subscription.ts'
 export { type Channel, type ChannelOptions, createChannel } from './channels/channel.ts'
+export { MemoryPresenceStore } from './cluster/memory-presence-store.ts'
+export {
+  type JoinOptions,
+  type LeavePresence,
+  Presence,
+  type PresenceEvent,
+  type PresenceLeave,
+  type PresenceList,
+  type PresenceMember,
+  type PresenceOptions,
+  type PresenceStore,
+} from './cluster/presence.ts'
 export {
   type AnyContract,
   type Contract,

@@ -18,3 +18,7 @@ export {
   type RedisBrokerOptions,
   type RedisClientLike,
 } from './broadcast/redis-broker.ts'
+export {
+  RedisPresenceStore,
+  type RedisPresenceStoreOptions,
+} from './cluster/redis-presence-store.ts'
