@@ -257,6 +257,8 @@ export class Presence {
   readonly #onError: (error: unknown) => void
   readonly #instance = instanceName()
   readonly #joined = new Map<string, Joined>()
+  /** Leaves under way (a signal aborted): `close()` waits for their announcements. */
+  readonly #leaving = new Set<Promise<void>>()
   readonly #timer: ReturnType<typeof setInterval>
   #sequence = 0
   #beating: Promise<void> | undefined
@@ -345,7 +347,11 @@ export class Presence {
     if (first) this.#announce({ action: 'join', topic, member, info: parseInfo(info) })
     let left: Promise<void> | undefined
     const leave: LeavePresence = () => {
-      left ??= this.#leave(connection)
+      if (!left) {
+        const leaving = this.#leave(connection).finally(() => this.#leaving.delete(leaving))
+        this.#leaving.add(leaving)
+        left = leaving
+      }
       return left
     }
     if (signal?.aborted) await leave()
@@ -364,15 +370,19 @@ export class Presence {
   }
 
   /**
-   * Leaves every connection this process joined (announcing the leaves) and closes the store.
-   * Later joins reject.
+   * Leaves every connection this process joined (announcing the leaves), waits for leaves
+   * under way, and closes the store. Later joins reject. Close it before the broadcaster, which
+   * carries the announcements.
    */
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
     clearInterval(this.#timer)
     await this.#beating
-    await Promise.allSettled([...this.#joined.keys()].map((connection) => this.#leave(connection)))
+    await Promise.allSettled([
+      ...this.#leaving,
+      ...[...this.#joined.keys()].map((connection) => this.#leave(connection)),
+    ])
     await this.#store.close()
   }
 

@@ -160,6 +160,31 @@ test('leave() and an aborted signal each leave once; a signal aborted before the
   expect(presence.size).toBe(1)
 })
 
+test('close() waits for leaves under way, so their announcements go out before the broadcaster closes', async () => {
+  const errors: unknown[] = []
+  const hub = new Broadcaster()
+  const presence = new Presence(
+    shortDurations({
+      store: new MemoryPresenceStore(),
+      broadcaster: hub,
+      ttl: TTL,
+      onError: (error: unknown) => errors.push(error),
+    }),
+  )
+  const watcher = hub.subscribe(presence.eventsTopic('r'))
+  await watcher.ready
+  const controller = new AbortController()
+  await presence.join('r', 'ada', { signal: controller.signal })
+  // What a shutdown does: the streams end (their signals abort), then everything closes.
+  controller.abort()
+  await presence.close()
+  await hub.close()
+  expect(errors).toEqual([])
+  const announced: string[] = []
+  for await (const event of watcher) announced.push(String(event.data))
+  expect(announced.map((data) => JSON.parse(data).action)).toEqual(['join', 'leave'])
+})
+
 test('a flood of joins past maxConnections is refused with ERR_SSE_PRESENCE_FULL; a leave frees a place', async () => {
   const { presence } = setup({ maxConnections: 3 })
   const leaves = await Promise.all(['a', 'b', 'c'].map((member) => presence.join('r', member)))

@@ -45,6 +45,11 @@ export interface RunOptions {
   /** Wait for the `listening on` line (default true). */
   listen?: boolean
   timeout?: number
+  /**
+   * Starts it in its own process group, so that `stop()` kills what it started too (an example
+   * that launches servers of its own).
+   */
+  group?: boolean
 }
 
 /**
@@ -52,7 +57,7 @@ export interface RunOptions {
  */
 export function runExample(file: string, options: RunOptions = {}): Promise<RunningExample> {
   const args = ['--import', 'tsx', `examples/${file}`, ...(options.args ?? [])]
-  return run(file, process.execPath, args, false, options)
+  return run(file, process.execPath, args, options.group ?? false, options)
 }
 
 /**
