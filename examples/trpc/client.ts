@@ -6,9 +6,9 @@
  * Run:  npx tsx examples/trpc/client.ts [--url http://127.0.0.1:8000] [--room lobby]
  *                                        [--token ada-token] [--follow] [message ...]
  *
- * It publishes `joined`, subscribes from that message's id (so it sees everything from there,
- * its own messages included), sends each message given on the command line, prints every
- * event, and exits once its messages have come back — or never, with `--follow` (Ctrl+C).
+ * It publishes `joined`, subscribes from that message's id (so it sees everything published
+ * after it, its own messages included), sends each message given on the command line, prints
+ * every event, and exits once its messages have come back — or never, with `--follow`.
  * Cut the server's connections meanwhile (or restart a Redis-backed server): the link
  * reconnects and resumes after the last id it printed.
  */
@@ -55,6 +55,15 @@ function failed(what: string, error: unknown): undefined {
   return undefined
 }
 
+/** Sends each message once the previous one is published, so they keep their order. */
+async function sendInOrder(texts: string[]): Promise<void> {
+  try {
+    for (const text of texts) await client.send.mutate({ room, text })
+  } catch (error) {
+    failed('send', error)
+  }
+}
+
 /** Follows the room from event `start` on; see the module comment. */
 function follow(start: string): void {
   let waiting = positionals.length
@@ -62,9 +71,7 @@ function follow(start: string): void {
     { room, lastEventId: start },
     {
       onStarted() {
-        for (const text of positionals) {
-          client.send.mutate({ room, text }).catch((error: unknown) => failed('send', error))
-        }
+        void sendInOrder(positionals)
       },
       onData({ id, data }) {
         if (data.type === 'reset') {
