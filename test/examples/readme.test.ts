@@ -5,11 +5,16 @@ import { expect, test } from 'vitest'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 
-/** The runnable examples: every `.ts` file, except that an app's folder runs its `server.ts`. */
+/**
+ * The runnable examples: every `.ts` file, except that an app's folder runs its `server.ts`
+ * (and its `client.ts`, when it has one).
+ */
 function scripts(dir: string): string[] {
   const entries = readdirSync(dir, { withFileTypes: true })
   if (dir !== join(root, 'examples') && entries.some((entry) => entry.name === 'server.ts')) {
-    return [relative(root, join(dir, 'server.ts'))]
+    return ['server.ts', 'client.ts']
+      .filter((name) => entries.some((entry) => entry.name === name))
+      .map((name) => relative(root, join(dir, name)))
   }
   return entries.flatMap((entry) => {
     const path = join(dir, entry.name)
@@ -20,7 +25,9 @@ function scripts(dir: string): string[] {
 
 test('examples/README.md runs only files that exist, and lists every example', () => {
   const readme = readFileSync(join(root, 'examples/README.md'), 'utf8')
-  const commands = [...readme.matchAll(/npx tsx (\S+\.ts)/g)].map((match) => match[1] as string)
+  const commands = [...readme.matchAll(/(?:npx tsx|bun) (\S+\.ts)/g)].map(
+    (match) => match[1] as string,
+  )
   for (const file of commands) expect(existsSync(join(root, file)), file).toBe(true)
   expect(new Set(commands)).toEqual(new Set(scripts(join(root, 'examples'))))
   const start = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts.start

@@ -1,11 +1,12 @@
 /**
- * Runs an example as a child process, the way a reader would (`tsx examples/<file>.ts`, or
- * `npm start` for the demo), and gives a test its URL and what it prints. Every child is
- * killed in `stopAllExamples`.
+ * Runs an example as a child process, the way a reader would (`tsx examples/<file>.ts`,
+ * `bun examples/<file>.ts` for a Bun one, or `npm start` for the demo), and gives a test its
+ * URL and what it prints. Every child is killed in `stopAllExamples`.
  */
 
 import { type ChildProcess, spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { findBinary } from '../integrations/fixtures/runtime.ts'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 
@@ -58,6 +59,15 @@ export interface RunOptions {
 export function runExample(file: string, options: RunOptions = {}): Promise<RunningExample> {
   const args = ['--import', 'tsx', `examples/${file}`, ...(options.args ?? [])]
   return run(file, process.execPath, args, options.group ?? false, options)
+}
+
+/**
+ * Starts `examples/<file>` under Bun (`bun examples/<file>`, as its header says to run it), with
+ * `PORT=0`, and waits for `listening on <url>`.
+ */
+export function runBunExample(file: string, options: RunOptions = {}): Promise<RunningExample> {
+  const args = [`examples/${file}`, ...(options.args ?? [])]
+  return run(file, findBinary('bun'), args, false, options)
 }
 
 /**
