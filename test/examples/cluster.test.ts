@@ -79,16 +79,15 @@ test('cluster: nginx balances three instances; a SIGKILLed one loses no message;
     pids.set(name, Number(/pid (\d+)/.exec(line)?.[1]))
   }
 
-  // Round robin: three connections land on three instances.
   const clients = ['ada', 'bob', 'cy'].map((user) => member(example.url, user))
   await waitFor('the three members present, over the cluster', () => members(example.url), {
     until: (list) => list.total === 3,
     timeout: 20_000,
   })
-  expect(new Set(clients.map((client) => client.instances[0])).size).toBe(3)
 
-  // Messages posted through the proxy are published on whichever instance took the POST, and
-  // reach every client.
+  // Messages posted through the proxy are published on whichever instance took the POST (round
+  // robin: six posts in a row, nothing else asking, go to each instance twice), and reach every
+  // client.
   const publishers = new Set<string>()
   for (let n = 1; n <= 6; n++) publishers.add(await post(example.url, `before ${n}`))
   expect(publishers.size).toBe(3)
