@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config'
 /**
  * The suites that hold thousands of sockets open in one process (shutdown of 1 000 streams,
  * the restart after closing 3 000, the leak cycles, 100 stuck clients with 4 MiB of kernel
- * buffers each). They run in a group of their own, after everything else and one file at a
+ * buffers each), and the Next.js suite, whose `next build` takes both cores. They run in a group of their own, after everything else and one file at a
  * time, so they never share the two cores with the timing-sensitive suites (keep-alive,
  * lifecycle, the Redis kill races), nor each other.
  */
@@ -13,6 +13,8 @@ const HEAVY = [
   'test/reliability/restart.test.ts',
   'test/reliability/leaks.test.ts',
   'test/reliability/slow-clients.test.ts',
+  // `next build` keeps both cores busy for half a minute or more.
+  'test/integrations/nextjs.test.ts',
 ]
 
 export default defineConfig({

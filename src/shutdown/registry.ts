@@ -143,6 +143,19 @@ export class StreamRegistry {
 }
 
 /**
- * The registry streams join unless given another through their `registry` option.
+ * The key of the process's default registry on `globalThis`: one registry for every copy of
+ * Oven loaded in the process. A bundler may load the same source more than once — Next.js
+ * compiles route handlers, Pages Router API routes and `instrumentation.ts` each in a layer of
+ * their own, with module instances of their own (seen with Next 16.5) — and a `closeAll` on
+ * shutdown must still reach the streams every copy opened. The copies meet only through
+ * `add`, `delete` and `ShutdownTarget.beginShutdown`.
  */
-export const defaultRegistry: StreamRegistry = new StreamRegistry()
+const DEFAULT_REGISTRY = Symbol.for('oven-sse.defaultRegistry')
+
+/**
+ * The registry streams join unless given another through their `registry` option. There is
+ * one per process, shared by every copy of Oven in it (see `DEFAULT_REGISTRY` above).
+ */
+export const defaultRegistry: StreamRegistry = ((
+  globalThis as { [DEFAULT_REGISTRY]?: StreamRegistry }
+)[DEFAULT_REGISTRY] ??= new StreamRegistry())
