@@ -28,6 +28,8 @@ const RANK: Record<string, number> = {
   channels: 4,
   broadcast: 4,
   runs: 5,
+  // Presence: announces through a Broadcaster, shares the Redis client's shape with the broker.
+  cluster: 5,
   adapters: 5,
   testing: 5,
   metrics: 5,
