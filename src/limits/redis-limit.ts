@@ -330,6 +330,7 @@ export class RedisConnectionLimiter<Req = unknown> implements Limiter<Req> {
   async count(key?: string): Promise<number> {
     const set = key === undefined ? this.#all : this.#keySet(key)
     try {
+      await this.#waitFirstConnection()
       return Number(await this.#eval(SCRIPTS.count, [set], []))
     } catch (cause) {
       throw unreachable('could not count the open streams', cause)
