@@ -21,6 +21,7 @@ export {
   type RedisClientLike,
 } from './broadcast/redis-broker.ts'
 export {
+  type RedisCommandClient,
   RedisConnectionLimiter,
   type RedisConnectionLimitOptions,
 } from './limits/redis-limit.ts'

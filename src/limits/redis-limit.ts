@@ -29,7 +29,6 @@
 
 import { createHash, randomUUID } from 'node:crypto'
 import { createClient } from 'redis'
-import type { RedisClientLike } from '../broadcast/redis-broker.ts'
 import { limitReject } from '../diagnostics/channels.ts'
 import { invalidOption, SseError } from '../errors.ts'
 import { setDeadline } from '../util/deadline.ts'
@@ -46,6 +45,23 @@ import {
   retryAfterHeader,
 } from './limiter.ts'
 
+/**
+ * The node-redis client methods the limiter uses: a client from `createClient()` of the `redis`
+ * package (v5 or v6) fits, as does the `RedisClientLike` of `RedisBroker`.
+ */
+export interface RedisCommandClient {
+  readonly isOpen: boolean
+  readonly isReady: boolean
+  connect(): Promise<unknown>
+  sendCommand(args: string[], options?: { abortSignal?: AbortSignal }): Promise<unknown>
+  // biome-ignore lint/suspicious/noExplicitAny: node-redis types event listeners with any[]
+  on(event: string, listener: (...args: any[]) => void): unknown
+  // biome-ignore lint/suspicious/noExplicitAny: as above
+  off(event: string, listener: (...args: any[]) => void): unknown
+  close(): Promise<void>
+  destroy(): void
+}
+
 /** Options of {@link RedisConnectionLimiter}: those of `ConnectionLimiter`, and Redis's. */
 export interface RedisConnectionLimitOptions<Req = unknown> extends ConnectionLimitOptions<Req> {
   /** A Redis URL (`redis://host:6379`); the limiter creates and owns its client. */
@@ -54,7 +70,7 @@ export interface RedisConnectionLimitOptions<Req = unknown> extends ConnectionLi
    * A node-redis client you made (`createClient()`), connected or not; the limiter connects it
    * if needed. You close it.
    */
-  client?: RedisClientLike | undefined
+  client?: RedisCommandClient | undefined
   /**
    * Namespace of the limiter's keys, used as the Redis Cluster hash tag. Instances that share
    * a limit use the same prefix (and the same `max`, `maxPerKey`); two limits (two routes
@@ -225,7 +241,7 @@ export class RedisConnectionLimiter<Req = unknown> implements Limiter<Req> {
   /** This instance's id: the first part of its slots' members in Redis. */
   readonly instance = randomUUID()
   readonly #key: KeyFunction<Req> | undefined
-  readonly #client: RedisClientLike
+  readonly #client: RedisCommandClient
   readonly #ownsClient: boolean
   readonly #prefix: string
   readonly #all: string
@@ -237,7 +253,8 @@ export class RedisConnectionLimiter<Req = unknown> implements Limiter<Req> {
   readonly #held = new Map<string, HeldSlot>()
   /** Commands not answered yet: given up (if still unwritten) when the connection is lost. */
   readonly #sending = new Set<AbortController>()
-  #slots = 0
+  /** The number in the newest slot's member. */
+  #lastSlot = 0
   #renewal: ReturnType<typeof setInterval> | undefined
   #renewing = false
   /** A failure was reported and nothing has succeeded since: the default log stays quiet. */
@@ -300,7 +317,7 @@ export class RedisConnectionLimiter<Req = unknown> implements Limiter<Req> {
       this.#client = client
       this.#ownsClient = false
     } else if (typeof url === 'string' && url !== '') {
-      this.#client = createClient({ url }) as unknown as RedisClientLike
+      this.#client = createClient({ url }) as unknown as RedisCommandClient
       this.#ownsClient = true
     } else {
       invalidOption('url', 'a Redis URL, or a client option', url)
@@ -377,8 +394,8 @@ export class RedisConnectionLimiter<Req = unknown> implements Limiter<Req> {
 
   async #acquire(request: Req, key: string | undefined): Promise<Admission> {
     const sets = key === undefined ? [this.#all] : [this.#all, this.#keySet(key)]
-    const member = `${this.instance}:${++this.#slots}`
-    if (this.#closed) return this.#unreachableAnswer(member, sets, undefined)
+    const member = `${this.instance}:${++this.#lastSlot}`
+    if (this.#closed) return this.#answerWithoutRedis(member, sets, undefined)
     let refused: unknown
     try {
       await this.#waitFirstConnection()
@@ -392,9 +409,14 @@ export class RedisConnectionLimiter<Req = unknown> implements Limiter<Req> {
       // An acquire sent but unanswered may still run: take its member back, in order after it
       // on the same connection (if that fails too, the member expires within a lease).
       this.#forget([[member, sets]]).catch(() => {})
-      return this.#unreachableAnswer(member, sets, cause)
+      return this.#answerWithoutRedis(member, sets, cause)
     }
     this.#failing = false
+    if (this.#closed) {
+      // Closed while Redis answered: nothing renews the slot any more, so it goes back now.
+      if (refused === 0) this.#forget([[member, sets]]).catch(() => {})
+      return this.#answerWithoutRedis(member, sets, undefined)
+    }
     if (refused !== 0) {
       if (limitReject.hasSubscribers) {
         const limit = refused === 1 ? 'max' : 'maxPerKey'
@@ -405,7 +427,7 @@ export class RedisConnectionLimiter<Req = unknown> implements Limiter<Req> {
     return this.#hold(member, sets)
   }
 
-  #unreachableAnswer(member: string, sets: HeldSlot, cause: unknown): Admission {
+  #answerWithoutRedis(member: string, sets: HeldSlot, cause: unknown): Admission {
     if (cause !== undefined) this.#report(unreachable('could not take a slot', cause))
     if (!this.#admitWhenUnreachable) return undefined
     // Held and renewed like any slot: the first renewal that reaches Redis counts it.

@@ -267,6 +267,76 @@ async function leaveWhileAsked(
   expect(limit.size).toBe(0)
 }
 
+describe('node adapters', () => {
+  /** First stream admitted, second refused (its content function not run), then freed. */
+  async function secondIsRefused(
+    url: string,
+    limit: RedisConnectionLimiter<never>,
+    calls: () => number,
+  ) {
+    const first = await connect(url)
+    expect(first.res.statusCode).toBe(200)
+    const second = await connect(url)
+    expect(second.res.statusCode).toBe(503)
+    expect(second.res.headers['retry-after']).toBe('5')
+    expect(second.text()).toBe('Too many open event streams; retry later.\n')
+    expect(calls()).toBe(1)
+    first.destroy()
+    await waitFor('the slot given back', () => limit.count(), { until: (n) => n === 0 })
+  }
+
+  test('Fastify (reply.sse) waits for the limiter', async () => {
+    const { default: Fastify } = await import('fastify')
+    const { ovenSse } = await import('../../src/fastify.ts')
+    const { limit } = limiter(`fastify${prefixes++}`, { max: 1 })
+    let calls = 0
+    const app = Fastify()
+    await app.register(ovenSse)
+    app.get('/', (_request, reply) =>
+      reply.sse(
+        async () => {
+          calls++
+          return holdOpen({ count: 0 })({ signal: new AbortController().signal })
+        },
+        { limit },
+      ),
+    )
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    teardown.push(async () => {
+      app.server.closeAllConnections()
+      await app.close()
+    })
+    const { port } = app.server.address() as { port: number }
+    await secondIsRefused(`http://127.0.0.1:${port}/`, limit as never, () => calls)
+  })
+
+  test('Koa (sse helper) waits for the limiter', async () => {
+    const { default: Koa } = await import('koa')
+    const { sse } = await import('../../src/koa.ts')
+    const { limit } = limiter<IncomingMessage>(`koa${prefixes++}`, { max: 1 })
+    let calls = 0
+    const app = new Koa()
+    app.use(async (ctx) => {
+      await sse(
+        ctx,
+        async ({ signal }) => {
+          calls++
+          return holdOpen({ count: 0 })({ signal })
+        },
+        { limit },
+      )
+    })
+    const server = app.listen(0, '127.0.0.1')
+    await new Promise((resolve) => server.once('listening', resolve))
+    teardown.push(async () => {
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+    })
+    const { port } = server.address() as { port: number }
+    await secondIsRefused(`http://127.0.0.1:${port}/`, limit as never, () => calls)
+  })
+})
+
 describe('an instance killed with SIGKILL', () => {
   const children: ChildProcess[] = []
   afterEach(() => {
