@@ -25,7 +25,7 @@ import { openEventSourceResponse } from '../../src/transports/web-open.ts'
 import { type RedisServer, startRedis } from '../helpers/redis.ts'
 import { closeAllServers, nodeServer, webServer } from '../helpers/servers.ts'
 import { Teardown } from '../helpers/teardown.ts'
-import { waitFor } from '../helpers/wait.ts'
+import { waitFor, within } from '../helpers/wait.ts'
 import { fetchText, type OpenStream, openStream } from '../reliability/support.ts'
 
 const fixture = fileURLToPath(new URL('./fixtures/limited-server.ts', import.meta.url))
@@ -391,8 +391,12 @@ describe('an instance killed with SIGKILL', () => {
     const client = createClient({ url: redis.url })
     await client.connect()
     teardown.push(() => client.close())
+    const exited = new Promise((resolve) => a!.child.once('exit', resolve))
     a!.child.kill('SIGKILL')
     const killedAt = performance.now()
+    await within(exited, 10_000, 'the killed instance to exit')
+    // One round trip first: whatever the instance wrote before it died has been run by then.
+    await client.sendCommand(['PING'])
     const [seconds, micros] = (await client.sendCommand(['TIME'])) as [string, string]
     const redisNow = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
     // Every slot of the killed instance expires (on Redis's clock) at most a lease after now.
