@@ -100,6 +100,7 @@ export {
   type ConnectionLimitOptions,
   type ReleaseSlot,
 } from './limits/connection-limit.ts'
+export type { Admission, Limiter } from './limits/limiter.ts'
 export {
   type AttachOptions,
   END_EVENT,

@@ -9,8 +9,17 @@
  */
 
 import { limitReject } from '../diagnostics/channels.ts'
-import { checkOptionNames, describe, invalidOption, SseError } from '../errors.ts'
-import { allowsShortDurations, checkDelay } from '../util/delay.ts'
+import {
+  checkLimits,
+  type KeyFunction,
+  LIMIT_OPTIONS,
+  type Limiter,
+  type ReleaseSlot,
+  readKey,
+  retryAfterHeader,
+} from './limiter.ts'
+
+export type { ReleaseSlot } from './limiter.ts'
 
 /** Options of {@link ConnectionLimiter}. */
 export interface ConnectionLimitOptions<Req = unknown> {
@@ -41,27 +50,6 @@ export interface ConnectionLimitOptions<Req = unknown> {
    * @defaultValue `5000`
    */
   retryAfter?: number | undefined
-}
-
-/** `key`, typed as a method so that its parameter is bivariant (see `ConnectionLimiter`). */
-type KeyFunction<Req> = { key(request: Req): string | undefined }['key']
-
-/** Gives back a slot taken by {@link ConnectionLimiter.acquire}. Calling it again does nothing. */
-export type ReleaseSlot = () => void
-
-/** The options of {@link ConnectionLimiter}. */
-const OPTIONS = ['max', 'maxPerKey', 'key', 'retryAfter']
-
-function limit(name: string, value: unknown): number {
-  if (value === undefined) return Number.POSITIVE_INFINITY
-  if (
-    typeof value !== 'number' ||
-    !(Number.isSafeInteger(value) || value === Number.POSITIVE_INFINITY) ||
-    value < 0
-  ) {
-    invalidOption(name, 'a non-negative integer (a number of streams)', value)
-  }
-  return value
 }
 
 /**
@@ -99,7 +87,7 @@ function limit(name: string, value: unknown): number {
  * app.get('/events', (req, res) => sendEventStream(req, res, source(), { limit }))
  * ```
  */
-export class ConnectionLimiter<Req = unknown> {
+export class ConnectionLimiter<Req = unknown> implements Limiter<Req> {
   /** The most streams open at once; `Infinity` when unlimited. */
   readonly max: number
   /** The most streams open at once per key; `Infinity` when unlimited. */
@@ -120,30 +108,11 @@ export class ConnectionLimiter<Req = unknown> {
    *   `key`.
    */
   constructor(options: ConnectionLimitOptions<Req> = {}) {
-    checkOptionNames('ConnectionLimiter', options, OPTIONS)
-    this.max = limit('max', options.max)
-    this.maxPerKey = limit('maxPerKey', options.maxPerKey)
-    const key = options.key
-    if (key !== undefined && typeof key !== 'function') {
-      invalidOption('key', 'a function (request) => string | undefined', key)
-    }
-    if (key === undefined && options.maxPerKey !== undefined) {
-      invalidOption(
-        'key',
-        'a function (request) => string | undefined, since maxPerKey is set',
-        key,
-      )
-    }
-    this.#key = key
-    // Bounded like every duration, which also keeps the header a plain integer (no "1e+21").
-    // At least 1 s outside tests: the header carries whole seconds, so `retryAfter: 5` can only
-    // be seconds written where milliseconds belong.
-    this.retryAfter = checkDelay(
-      'retryAfter',
-      options.retryAfter ?? 5000,
-      { min: 1000 },
-      allowsShortDurations(options),
-    )
+    const limits = checkLimits('ConnectionLimiter', options, LIMIT_OPTIONS)
+    this.max = limits.max
+    this.maxPerKey = limits.maxPerKey
+    this.#key = limits.key
+    this.retryAfter = limits.retryAfter
   }
 
   /** How many streams hold a slot now. */
@@ -204,20 +173,12 @@ export class ConnectionLimiter<Req = unknown> {
   }
 
   #keyOf(request: Req): string | undefined {
-    if (!this.#key) return undefined
-    const value: unknown = this.#key(request)
-    if (value !== undefined && typeof value !== 'string') {
-      throw new SseError(
-        'ERR_SSE_INVALID_OPTION',
-        `ConnectionLimiter key(request) must return a string or undefined, received ${describe(value)}.`,
-      )
-    }
-    return value
+    return readKey('ConnectionLimiter', this.#key, request)
   }
 
   /** The `Retry-After` header value: whole seconds, rounded up. */
   get retryAfterHeader(): string {
-    return String(Math.ceil(this.retryAfter / 1000))
+    return retryAfterHeader(this.retryAfter)
   }
 }
 

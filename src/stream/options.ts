@@ -7,7 +7,7 @@
 
 import { checkSeparator, type Separator, type Serializer } from '../encoder/encode.ts'
 import { checkOptionNames, invalidOption, SseError } from '../errors.ts'
-import type { ConnectionLimiter } from '../limits/connection-limit.ts'
+import type { Limiter } from '../limits/limiter.ts'
 import { defaultRegistry, type StreamRegistry } from '../shutdown/registry.ts'
 import { ANY_WAIT, allowsShortDurations, checkDelay, type DurationRule } from '../util/delay.ts'
 import { buildHeaders } from './headers.ts'
@@ -43,7 +43,7 @@ export interface ResolvedOptions<Req> {
   registry: StreamRegistry
   shutdownGrace: number | undefined
   onShutdown: (() => void) | undefined
-  limit: ConnectionLimiter<Req> | undefined
+  limit: Limiter<Req> | undefined
 }
 
 /** The options of a stream (`StreamOptions`): every transport and adapter takes these. */
@@ -153,16 +153,16 @@ function checkHeaders(value: unknown): HeadersInput | undefined {
   return value as HeadersInput
 }
 
-function checkLimit<Req>(value: unknown): ConnectionLimiter<Req> | undefined {
+function checkLimit<Req>(value: unknown): Limiter<Req> | undefined {
   if (value === undefined) return undefined
   if (
     typeof value !== 'object' ||
     value === null ||
-    typeof (value as ConnectionLimiter<Req>).acquire !== 'function'
+    typeof (value as Limiter<Req>).acquire !== 'function'
   ) {
-    invalidOption('limit', 'a ConnectionLimiter', value)
+    invalidOption('limit', 'a ConnectionLimiter or RedisConnectionLimiter', value)
   }
-  return value as ConnectionLimiter<Req>
+  return value as Limiter<Req>
 }
 
 function checkRegistry(value: unknown): StreamRegistry {

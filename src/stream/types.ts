@@ -5,7 +5,7 @@
  */
 
 import type { EventInit, Separator, Serializer, ServerSentEvent } from '../encoder/encode.ts'
-import type { ConnectionLimiter } from '../limits/connection-limit.ts'
+import type { Limiter } from '../limits/limiter.ts'
 import type { StreamRegistry } from '../shutdown/registry.ts'
 
 /**
@@ -180,10 +180,12 @@ export interface StreamOptions<Req = unknown> {
   /** Called when shutdown of this stream begins, before the grace period. */
   onShutdown?: (() => void) | undefined
   /**
-   * A {@link ConnectionLimiter} the stream takes a slot from before its head is sent. Past the
-   * limit the client gets `503` with `Retry-After` and the stream ends with reason `rejected`
-   * without starting the source. The slot is given back once, when the stream ends.
+   * A connection {@link Limiter} the stream takes a slot from before its head is sent: a
+   * `ConnectionLimiter` (this process), or a `RedisConnectionLimiter` (all instances; not with
+   * `new EventSourceResponse`, see {@link Limiter}). Past the limit the client gets `503` with
+   * `Retry-After` and the stream ends with reason `rejected` without starting the source. The
+   * slot is given back once, when the stream ends.
    * @defaultValue no limit
    */
-  limit?: ConnectionLimiter<Req> | undefined
+  limit?: Limiter<Req> | undefined
 }

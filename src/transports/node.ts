@@ -8,7 +8,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import { SseError } from '../errors.ts'
-import { REJECTION_BODY, type ReleaseSlot, rejectionHeaders } from '../limits/connection-limit.ts'
+import { REJECTION_BODY, rejectionHeaders } from '../limits/connection-limit.ts'
+import { type Admission, isPending, type ReleaseSlot } from '../limits/limiter.ts'
 import {
   buildHeaders,
   closesConnection,
@@ -170,23 +171,39 @@ export function streamResponse<Req>(
   const [pump, closed] = createPump<Req>({ content, options, request, lastEventId })
   const limiter = options.limit
   if (limiter) {
-    let release: ReleaseSlot | undefined
+    let admission: Admission | PromiseLike<Admission>
     try {
-      release = limiter.acquire(request)
+      admission = limiter.acquire(request)
     } catch (error) {
       // The limiter's key function failed (a header missing): this request fails, not the
       // process, and nothing was sent.
       failBeforeHead(pump, closed, res, error)
       return closed
     }
-    if (!release) {
+    if (isPending(admission)) {
+      admitLater(admission, pump, closed, req, res, options, limiter.retryAfterHeader)
+      return closed
+    }
+    if (!admission) {
       reject(pump, req, res, options, limiter.retryAfterHeader)
       return closed
     }
     // Every path ends the pump (even a client gone while the content function ran): the slot
     // is given back exactly once, whatever the reason.
-    pump.releaseOnEnd(release)
+    pump.releaseOnEnd(admission)
   }
+  begin(pump, closed, req, res, options)
+  return closed
+}
+
+/** Opens the stream's content, then sends the head and starts the pump: see `sendHead`. */
+function begin<Req>(
+  pump: Pump<Req>,
+  closed: Promise<CloseReason>,
+  req: NodeRequest,
+  res: NodeResponse,
+  options: ResolvedOptions<Req>,
+): void {
   const sink = new NodeSink(res, pump)
   // The client may be gone already (its 'close' came before this call): never wait for it.
   if (res.destroyed || (res as Http2ServerResponse).stream?.destroyed) pump.disconnect()
@@ -206,7 +223,37 @@ export function streamResponse<Req>(
       }
     },
   )
-  return closed
+}
+
+/**
+ * A limiter that answers later (Redis): the stream begins once it has. A client that leaves
+ * meanwhile ends the stream, and a slot that arrives after that is given back at once.
+ */
+function admitLater<Req>(
+  admission: PromiseLike<Admission>,
+  pump: Pump<Req>,
+  closed: Promise<CloseReason>,
+  req: NodeRequest,
+  res: NodeResponse,
+  options: ResolvedOptions<Req>,
+  retryAfter: string,
+): void {
+  const gone = () => pump.disconnect()
+  res.once('close', gone)
+  admission.then(
+    (release: ReleaseSlot | undefined) => {
+      res.off('close', gone)
+      // At once if the stream has ended meanwhile.
+      if (release) pump.releaseOnEnd(release)
+      if (pump.ended) return
+      if (release) begin(pump, closed, req, res, options)
+      else reject(pump, req, res, options, retryAfter)
+    },
+    (error: unknown) => {
+      res.off('close', gone)
+      if (!pump.ended) failBeforeHead(pump, closed, res, error)
+    },
+  )
 }
 
 /**

@@ -41,13 +41,18 @@ export async function openEventSourceResponse(
   content: Content<Request | undefined>,
   options: EventSourceResponseOptions = {},
 ): Promise<EventSourceResponse> {
-  if (typeof content !== 'function') return new EventSourceResponse(content, options)
+  // Content that is ready needs no waiting, unless for the limiter.
+  if (typeof content !== 'function' && !waitsForSlot(options.limit)) {
+    return new EventSourceResponse(content, options)
+  }
   // The stream exists before its response: the function gets the stream's own context, and a
   // bad option is reported before user code runs, as on every other path.
   const stream = PreparedStream.make(content, options)
   const { pump, request } = stream
   // Past a connection limit the answer is a 503 and the content function must not run.
   const limit = stream.options.limit
+  // Asked below, once a client leaving is noticed.
+  const waitForSlot = waitsForSlot(limit)
   let admitted: boolean
   try {
     admitted = typeof limit?.admits !== 'function' || limit.admits(request)
@@ -63,6 +68,7 @@ export async function openEventSourceResponse(
   if (requestSignal?.aborted) pump.disconnect()
   else requestSignal?.addEventListener('abort', onRequestAbort, { once: true })
   try {
+    if (waitForSlot && !(await takeSlot(stream))) return new EventSourceResponse(stream)
     await pump.open()
   } catch (error) {
     if (pump.ended) {
@@ -78,4 +84,27 @@ export async function openEventSourceResponse(
   }
   // Takes a slot of the limit, or answers 503 and stops the source it no longer needs.
   return new EventSourceResponse(stream)
+}
+
+/**
+ * Whether `limit` is one to wait for before the content runs: a limiter without `admits` (such
+ * as Redis's), whose `acquire` may answer with a promise.
+ */
+function waitsForSlot(limit: unknown): boolean {
+  return (
+    typeof limit === 'object' &&
+    limit !== null &&
+    typeof (limit as { admits?: unknown }).admits !== 'function'
+  )
+}
+
+/**
+ * Waits for the limiter's `acquire` and gives the slot to the stream's pump (back at once if the
+ * client left meanwhile); the response then does not ask again. Whether a slot was granted.
+ */
+async function takeSlot(stream: PreparedStream): Promise<boolean> {
+  const release = await stream.options.limit?.acquire(stream.request)
+  stream.admitted = release !== undefined
+  if (release) stream.pump.releaseOnEnd(release)
+  return stream.admitted
 }

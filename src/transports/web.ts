@@ -5,8 +5,9 @@
  * @module
  */
 
-import { invalidOption } from '../errors.ts'
-import { REJECTION_BODY, type ReleaseSlot, rejectionHeaders } from '../limits/connection-limit.ts'
+import { invalidOption, SseError } from '../errors.ts'
+import { REJECTION_BODY, rejectionHeaders } from '../limits/connection-limit.ts'
+import { isPending, type Limiter } from '../limits/limiter.ts'
 import { buildHeaders, readLastEventId } from '../stream/headers.ts'
 import { type ResolvedOptions, resolveOptions } from '../stream/options.ts'
 import { createPump, type Pump, type Sink } from '../stream/pump.ts'
@@ -173,6 +174,13 @@ export class EventSourceResponse extends Response {
  * @internal
  */
 export class PreparedStream {
+  /**
+   * Whether the limit was judged before the response (`openEventSourceResponse` waited for an
+   * asynchronous limiter, and gave the slot to the pump): then {@link PreparedStream.answer}
+   * does not ask the limiter again.
+   */
+  admitted: boolean | undefined = undefined
+
   private constructor(
     readonly pump: Pump<Request | undefined>,
     readonly closed: Promise<CloseReason>,
@@ -227,20 +235,12 @@ export class PreparedStream {
     const head = { status: options.status, headers }
     if (pump.ended) return { body: null, init: head }
     const limiter = options.limit
-    let release: ReleaseSlot | undefined
-    try {
-      release = limiter?.acquire(request)
-    } catch (error) {
-      pump.close('error')
-      throw error
-    }
-    if (limiter && !release) {
+    if (limiter && !(this.admitted ?? this.#admit(limiter))) {
       // Stops a source already opened (by `openEventSourceResponse`): nothing will read it.
       pump.close('rejected')
       const rejected = { status: 503, headers: rejectionHeaders(limiter.retryAfterHeader, headers) }
       return { body: REJECTION_BODY, init: rejected }
     }
-    if (release) pump.releaseOnEnd(release)
     if (request?.method === 'HEAD') {
       // The head is the whole answer (a health check, `curl -I`), and a server may never read
       // or cancel the body of a HEAD response: the stream ends here, its source never pulled.
@@ -249,5 +249,34 @@ export class PreparedStream {
     }
     const sink = new WebSink(pump, request, closed)
     return { body: new ReadableStream<Uint8Array>(sink, { highWaterMark: 0 }), init: head }
+  }
+
+  /** Takes a slot now, for the pump to give back when it ends; `false` past the limit. */
+  #admit(limiter: Limiter<Request | undefined>): boolean {
+    let admission: ReturnType<typeof limiter.acquire>
+    try {
+      admission = limiter.acquire(this.request)
+    } catch (error) {
+      this.pump.close('error')
+      throw error
+    }
+    if (isPending(admission)) {
+      // A slot it may still grant goes back at once: nothing will hold it.
+      admission.then(
+        (release) => release?.(),
+        () => {},
+      )
+      this.pump.close('error')
+      throw new SseError(
+        'ERR_SSE_INVALID_OPTION',
+        'Invalid option "limit": this limiter answers asynchronously (a RedisConnectionLimiter), ' +
+          'and new EventSourceResponse(...) must fix its status at once. Use ' +
+          '`await openEventSourceResponse(content, options)` instead, or an adapter ' +
+          '(oven-sse/hono, oven-sse/h3, oven-sse/elysia), which wait for the limiter.',
+      )
+    }
+    if (!admission) return false
+    this.pump.releaseOnEnd(admission)
+    return true
   }
 }
