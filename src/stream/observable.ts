@@ -111,6 +111,11 @@ class ObservableSource implements Puller, AsyncIterator<unknown>, ClientDropperT
     return this.#state
   }
 
+  /** How many items wait. */
+  get size(): number {
+    return this.#items.size
+  }
+
   get error(): unknown {
     return this.#error
   }
@@ -274,15 +279,20 @@ export function openObservable(
         resolve(source)
       }
     }
-    source.onFirst = settle
     try {
       source.subscribe(observable)
     } catch (error) {
-      source.onFirst = undefined
       void source.return()
       reject(error)
       return
     }
-    if (source.onFirst === settle) timer = setTimeout(settle, 0)
+    // What it did during `subscribe` (`of(...)`, `throwError`) decides at once; a burst there
+    // is judged whole, not by its first item.
+    if (source.state !== 'open' || source.size > 0) {
+      settle()
+      return
+    }
+    source.onFirst = settle
+    timer = setTimeout(settle, 0)
   })
 }
