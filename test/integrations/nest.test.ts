@@ -16,7 +16,6 @@ import {
   type ExceptionFilter,
   type ExecutionContext,
   Header,
-  type HttpServer,
   type INestApplication,
   Inject,
   type LoggerService,
@@ -24,21 +23,17 @@ import {
   type NestInterceptor,
   Sse,
   UnauthorizedException,
+  UseFilters,
   UseGuards,
   UseInterceptors,
 } from '@nestjs/common'
-import { NestFactory } from '@nestjs/core'
+import { HttpAdapterHost, NestFactory } from '@nestjs/core'
 import { ExpressAdapter } from '@nestjs/platform-express'
 import { FastifyAdapter } from '@nestjs/platform-fastify'
 import { interval, map, Observable, of, take, tap, throwError } from 'rxjs'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type { CloseReason, StreamContext } from '../../src/index.ts'
-import {
-  EventStream,
-  LastEventId,
-  type NestRequest,
-  OvenSseModule,
-} from '../../src/nest.ts'
+import { EventStream, LastEventId, type NestRequest, OvenSseModule } from '../../src/nest.ts'
 import { readEvents } from '../../src/testing.ts'
 import { waitFor, within } from '../helpers/wait.ts'
 import { http1Client } from './fixtures/clients.ts'
@@ -57,7 +52,9 @@ const recorder: LoggerService = {
 }
 
 function show(args: unknown[]): string {
-  return args.map((arg) => (arg instanceof Error ? `${arg.message} ${arg.stack}` : String(arg))).join(' ')
+  return args
+    .map((arg) => (arg instanceof Error ? `${arg.message} ${arg.stack}` : String(arg)))
+    .join(' ')
 }
 
 /** What the Nest-specific routes saw, per app. */
@@ -82,9 +79,10 @@ class TeapotError extends Error {}
 
 @Catch(TeapotError)
 class TeapotFilter implements ExceptionFilter {
-  constructor(private readonly http: HttpServer) {}
+  constructor(@Inject(HttpAdapterHost) private readonly adapterHost: HttpAdapterHost) {}
   catch(error: TeapotError, host: ArgumentsHost): void {
-    this.http.reply(host.switchToHttp().getResponse(), { teapot: error.message }, 418)
+    const response = host.switchToHttp().getResponse()
+    this.adapterHost.httpAdapter.reply(response, { teapot: error.message }, 418)
   }
 }
 
@@ -186,6 +184,7 @@ class NestController {
   }
 
   @EventStream('teapot')
+  @UseFilters(TeapotFilter)
   teapot() {
     return async () => {
       throw new TeapotError('short and stout')
@@ -288,7 +287,6 @@ async function startApp(platform: Platform, scenario: Scenario, seen: Seen) {
     adapterFor(platform),
     { logger: recorder },
   )
-  app.useGlobalFilters(new TeapotFilter(app.getHttpAdapter()))
   await app.listen(0, '127.0.0.1')
   const address = app.getHttpServer().address()
   const port = typeof address === 'object' && address ? address.port : 0
@@ -410,7 +408,7 @@ for (const platform of ['express', 'fastify'] as const) {
       expect((await target.state()).registered).toBe(0)
     })
 
-    test("the app's own @Catch() filter answers an error of the content function", async () => {
+    test("the route's own @Catch() filter (@UseFilters) answers an error of the content function", async () => {
       const response = await fetch(`${target.base}/teapot`)
       expect(response.status).toBe(418)
       expect(await response.json()).toEqual({ teapot: 'short and stout' })
