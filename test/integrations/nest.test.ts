@@ -183,6 +183,14 @@ class NestController {
     return throwError(() => new UnauthorizedException('the Observable refused'))
   }
 
+  @EventStream('breaks')
+  breaks(): Observable<MessageEvent> {
+    return new Observable<MessageEvent>((subscriber) => {
+      subscriber.next({ data: 'first', type: 'note' })
+      setTimeout(() => subscriber.error(new Error('broken mid-stream')), 5)
+    })
+  }
+
   @EventStream('teapot')
   @UseFilters(TeapotFilter)
   teapot() {
@@ -406,6 +414,18 @@ for (const platform of ['express', 'fastify'] as const) {
         })
       }
       expect((await target.state()).registered).toBe(0)
+    })
+
+    test('an Observable error after the head ends the stream once what came before is out, and is logged', async () => {
+      logged.length = 0
+      // readEvents without `count` settles only on a clean end of the response.
+      const events = await readEvents(`${target.base}/breaks`, { timeout: 10_000 })
+      expect(events.map((event) => [event.event, event.data])).toEqual([['note', 'first']])
+      await waitFor('the error logged', () => logged, {
+        until: (lines) => lines.some((line) => line.text.includes('broken mid-stream')),
+      })
+      expect(logged.filter((line) => line.level === 'error')).toHaveLength(1)
+      logged.length = 0
     })
 
     test("the route's own @Catch() filter (@UseFilters) answers an error of the content function", async () => {
