@@ -32,7 +32,7 @@ import { ExpressAdapter } from '@nestjs/platform-express'
 import { FastifyAdapter } from '@nestjs/platform-fastify'
 import { interval, map, Observable, of, take, tap, throwError } from 'rxjs'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import type { CloseReason, StreamContext } from '../../src/index.ts'
+import { type CloseReason, SseError, type StreamContext } from '../../src/index.ts'
 import { EventStream, LastEventId, type NestRequest, OvenSseModule } from '../../src/nest.ts'
 import { readEvents } from '../../src/testing.ts'
 import { waitFor, within } from '../helpers/wait.ts'
@@ -596,4 +596,38 @@ describe('app.close() with open streams', () => {
       }
     })
   }
+})
+
+describe('misuse fails at startup, naming the option', () => {
+  test('a bad stream option or queue in @EventStream() or forRoot() throws SseError at once', () => {
+    const refusals: Array<[() => unknown, string]> = [
+      [
+        () => EventStream('x', { ping: 15 }),
+        'Invalid option "ping": expected a whole number of milliseconds from 1000',
+      ],
+      [
+        () => EventStream('x', { queue: 0 }),
+        'Invalid option "queue": expected a whole number of events, at least 1, received number 0.',
+      ],
+      [
+        () => OvenSseModule.forRoot({ queue: 1.5 }),
+        'Invalid option "queue": expected a whole number of events, at least 1, received number 1.5.',
+      ],
+      [
+        () => OvenSseModule.forRoot({ sendTimout: 1000 } as never),
+        'Unknown option "sendTimout" for a stream',
+      ],
+    ]
+    for (const [misuse, message] of refusals) {
+      let thrown: unknown
+      try {
+        misuse()
+      } catch (error) {
+        thrown = error
+      }
+      expect(thrown).toBeInstanceOf(SseError)
+      expect((thrown as SseError).code).toBe('ERR_SSE_INVALID_OPTION')
+      expect((thrown as SseError).message).toContain(message)
+    }
+  })
 })
