@@ -7,10 +7,12 @@ const root = fileURLToPath(new URL('../../', import.meta.url))
 
 /**
  * The runnable examples: every `.ts` file, except that an app's folder runs its `server.ts`
- * (and its `client.ts`, when it has one).
+ * (and its `client.ts`, when it has one), and a Next.js app's folder runs as a whole.
  */
 function scripts(dir: string): string[] {
   const entries = readdirSync(dir, { withFileTypes: true })
+  // A Next.js app runs as a whole: `npx next dev <folder>`.
+  if (entries.some((entry) => entry.name === 'next.config.ts')) return [relative(root, dir)]
   if (dir !== join(root, 'examples') && entries.some((entry) => entry.name === 'server.ts')) {
     return ['server.ts', 'client.ts']
       .filter((name) => entries.some((entry) => entry.name === name))
@@ -25,8 +27,8 @@ function scripts(dir: string): string[] {
 
 test('examples/README.md runs only files that exist, and lists every example', () => {
   const readme = readFileSync(join(root, 'examples/README.md'), 'utf8')
-  const commands = [...readme.matchAll(/(?:npx tsx|bun) (\S+\.ts)/g)].map(
-    (match) => match[1] as string,
+  const commands = [...readme.matchAll(/(?:npx tsx|bun) (\S+\.ts)|npx next dev ([^\s`]+)/g)].map(
+    (match) => (match[1] ?? match[2]) as string,
   )
   for (const file of commands) expect(existsSync(join(root, file)), file).toBe(true)
   expect(new Set(commands)).toEqual(new Set(scripts(join(root, 'examples'))))
