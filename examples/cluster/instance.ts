@@ -1,6 +1,7 @@
 /**
  * One instance of the cluster example: a chat with rooms and presence on Express, sharing
- * topics, history and presence with the other instances through Redis. `run.ts` starts three
+ * topics, history, presence and a per-user connection limit with the other instances through
+ * Redis. `run.ts` starts three
  * of these behind nginx; one alone works too.
  *
  * Run:  REDIS_URL=redis://127.0.0.1:6379 npx tsx examples/cluster/instance.ts
@@ -13,12 +14,13 @@
  *
  * Environment: PORT (default 8000), REDIS_URL (required), INSTANCE (a name for the logs and
  * the header; default the port), PRESENCE_TTL (ms a dead instance's members still show;
- * default 30000).
+ * default 30000), MAX_PER_USER (open streams per user over the cluster; default 5).
  */
 
+import type { IncomingMessage } from 'node:http'
 import express from 'express'
 import { Broadcaster, installShutdownHandlers, Presence, sendEventStream } from '../../src/node.ts'
-import { RedisBroker, RedisPresenceStore } from '../../src/redis.ts'
+import { RedisBroker, RedisConnectionLimiter, RedisPresenceStore } from '../../src/redis.ts'
 
 const url = process.env.REDIS_URL
 if (!url) throw new Error('REDIS_URL is required: the instances share Redis')
@@ -28,6 +30,14 @@ const presence = new Presence({
   store: new RedisPresenceStore({ url }),
   broadcaster: hub,
   ttl: Number(process.env.PRESENCE_TTL ?? 30_000),
+})
+
+// At most MAX_PER_USER open streams per user over the whole cluster; past it, a 503 with
+// Retry-After, whichever instance the request reached.
+const limit = new RedisConnectionLimiter<IncomingMessage>({
+  url,
+  maxPerKey: Number(process.env.MAX_PER_USER ?? 5),
+  key: (req) => new URL(req.url ?? '/', 'http://localhost').searchParams.get('user') ?? undefined,
 })
 
 const app = express()
@@ -43,14 +53,19 @@ const room = (name: string) => `room:${name}`
 app.get('/rooms/:room/events', (req, res) => {
   const topic = room(req.params.room)
   const user = String(req.query.user ?? 'anonymous')
-  void sendEventStream(req, res, async (ctx) => {
-    // Live first, so the user's own join is among the events it receives; a reconnecting
-    // client resumes after ctx.lastEventId, whichever instance it reached.
-    const events = hub.subscribe([topic, presence.eventsTopic(topic)], ctx)
-    await events.ready
-    await presence.join(topic, user, { signal: ctx.signal })
-    return events
-  })
+  void sendEventStream(
+    req,
+    res,
+    async (ctx) => {
+      // Live first, so the user's own join is among the events it receives; a reconnecting
+      // client resumes after ctx.lastEventId, whichever instance it reached.
+      const events = hub.subscribe([topic, presence.eventsTopic(topic)], ctx)
+      await events.ready
+      await presence.join(topic, user, { signal: ctx.signal })
+      return events
+    },
+    { limit },
+  )
 })
 
 app.post('/rooms/:room/messages', async (req, res) => {
@@ -78,6 +93,7 @@ installShutdownHandlers(server, {
   // The streams have ended (clients reconnect to another instance): leave presence, then close.
   async onDone() {
     await presence.close()
+    await limit.close()
     await hub.close()
     console.log(`instance ${instance} shut down`)
   },

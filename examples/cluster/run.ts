@@ -14,7 +14,7 @@
  *       curl http://127.0.0.1:8000/rooms/lobby/members
  *
  * Environment: PORT (nginx's port, default 8000), REDIS_URL (default: a redis-server of its
- * own on a free port), PRESENCE_TTL (passed to the instances).
+ * own on a free port), PRESENCE_TTL and MAX_PER_USER (passed to the instances).
  *
  * The nginx configuration it writes (printed with `--print-config`) is the part to copy:
  * HTTP/1.1 to the upstream with keep-alive, a read timeout longer than the keep-alive ping,

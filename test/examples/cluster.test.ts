@@ -2,7 +2,8 @@
  * examples/cluster: three instances behind a real nginx, on a redis-server of the test's own.
  * Clients with `oven-sse/client` reach every instance through the proxy; one instance is killed
  * with SIGKILL; every client still receives every message exactly once, in order; presence
- * answers for the whole cluster; SIGTERM stops everything cleanly.
+ * and the per-user connection limit answer for the whole cluster; SIGTERM stops everything
+ * cleanly.
  */
 
 import { afterAll, afterEach, beforeAll, expect, test, vi } from 'vitest'
@@ -70,7 +71,7 @@ async function members(base: string): Promise<PresenceList> {
 test('cluster: nginx balances three instances; a SIGKILLed one loses no message; SIGTERM ends all', async () => {
   const example = await runExample('cluster/run.ts', {
     group: true,
-    env: { REDIS_URL: redis.url, PRESENCE_TTL: '3000' },
+    env: { REDIS_URL: redis.url, PRESENCE_TTL: '3000', MAX_PER_USER: '2' },
     timeout: 60_000,
   })
   const pids = new Map<string, number>()
@@ -126,6 +127,19 @@ test('cluster: nginx balances three instances; a SIGKILLed one loses no message;
       timeout: 20_000,
     },
   )
+
+  // The per-user limit counts over the cluster: dee's third stream is refused wherever it lands
+  // (test/limits/redis-limit.test.ts races connects over three instances).
+  const dee = [member(example.url, 'dee'), member(example.url, 'dee')]
+  await waitFor('dee present with two connections', () => members(example.url), {
+    until: (list) =>
+      list.members.some((entry) => entry.member === 'dee' && entry.connections === 2),
+    timeout: 20_000,
+  })
+  const third = await fetch(`${example.url}/rooms/lobby/events?user=dee`)
+  expect(third.status).toBe(503)
+  expect(third.headers.get('retry-after')).toBe('5')
+  await third.body?.cancel()
 
   // SIGTERM: the instances end their streams and leave, then nginx and Redis stop.
   example.child.kill('SIGTERM')
