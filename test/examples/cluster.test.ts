@@ -130,7 +130,8 @@ test('cluster: nginx balances three instances; a SIGKILLed one loses no message;
 
   // The per-user limit counts over the cluster: dee's third stream is refused wherever it lands
   // (test/limits/redis-limit.test.ts races connects over three instances).
-  const dee = [member(example.url, 'dee'), member(example.url, 'dee')]
+  member(example.url, 'dee')
+  member(example.url, 'dee')
   await waitFor('dee present with two connections', () => members(example.url), {
     until: (list) =>
       list.members.some((entry) => entry.member === 'dee' && entry.connections === 2),
