@@ -6,8 +6,8 @@
 
 import type { Server } from 'node:http'
 import { createAdaptorServer } from '@hono/node-server'
-import { honoApp } from '../lib/hono-app.ts'
 import { listening, runContestant } from '../lib/contestant.ts'
+import { honoApp } from '../lib/hono-app.ts'
 import { OPTIONS, publish, subscriberCount } from '../lib/oven.ts'
 
 runContestant({
