@@ -13,6 +13,8 @@ export const CONTESTANTS: readonly ContestantInfo[] = [
   { id: 'plain', label: 'node:http res.write loop (the limit)', oven: false },
   { id: 'oven-node', label: 'Oven sendEventStream', oven: true },
   { id: 'oven-web', label: 'Oven EventSourceResponse (@hono/node-server)', oven: true },
+  { id: 'oven-hono', label: 'Oven on Hono (@hono/node-server, fast path)', oven: true },
+  { id: 'oven-hono-web', label: 'Oven on Hono (@hono/node-server, web path)', oven: true },
   { id: 'oven-fastify', label: 'Oven on Fastify', oven: true },
   { id: 'better-sse', label: 'better-sse', oven: false },
   { id: 'hono', label: 'Hono streamSSE', oven: false },

@@ -432,7 +432,11 @@ Reading the results:
   (one timer in all, not one per stream), shutdown registration and disconnect handling, where the
   plain loop keeps only the response in a \`Set\` (with a \`once\` listener). A waiting stream
   holds no promise, closure or suspended async frame; streams given the same options object share
-  one resolved copy. @fastify/sse keeps a heartbeat timer and an SSE context per reply.`
+  one resolved copy. @fastify/sse keeps a heartbeat timer and an SSE context per reply.
+- Oven on Hono: the same app (\`bench/lib/hono-app.ts\`) twice. On its fast path \`sse(c)\` writes to
+  the Node response itself, as \`sendEventStream\` does (docs/hono.md); on the web path
+  (\`direct: false\`, or any route behind a middleware) @hono/node-server copies a
+  \`ReadableStream\` into it, which holds about 2.3 times the heap per idle connection.`
 
 /** Writes the JSON (always) and docs/benchmarks.md with its chart (when asked). */
 export function writeOutputs(

@@ -146,10 +146,26 @@ export function sendEventStream<Req extends NodeRequest>(
 }
 
 /**
+ * A caller of {@link streamResponse} that waits for the head and answers a failure itself (Oven's
+ * Hono helper on `@hono/node-server`, whose promise must reject so that `app.onError` answers).
+ *
+ * @internal
+ */
+export interface HeadWatcher {
+  /**
+   * Called once the head is out, or once it is certain none will be (the request was answered
+   * without a stream: a `503` past the connection limit, an empty end after a shutdown, or the
+   * client had gone). A failure before the head is not reported here: `closed` rejects, and no
+   * fallback `500` is sent — the caller answers.
+   */
+  headDone(): void
+}
+
+/**
  * `sendEventStream` for the framework adapters: options already resolved (an adapter resolves
  * its defaults once, and streams share them), and `request` the framework's own request
  * object, which the source sees as `ctx.request`, the `limit` is asked with, and `onError`
- * receives.
+ * receives. A `watcher` learns when the head is out (see {@link HeadWatcher}).
  *
  * @internal
  */
@@ -159,6 +175,7 @@ export function streamResponse<Req>(
   content: Content<Req>,
   options: ResolvedOptions<Req>,
   request: Req,
+  watcher?: HeadWatcher,
 ): Promise<CloseReason> {
   checkContent(content)
   if (res.headersSent) {
@@ -177,7 +194,7 @@ export function streamResponse<Req>(
     } catch (error) {
       // The limiter's key function failed (a header missing): this request fails, not the
       // process, and nothing was sent.
-      failBeforeHead(pump, closed, res, error)
+      failBeforeHead(pump, closed, res, error, watcher)
       return closed
     }
     if (isPending(admission)) {
@@ -186,6 +203,7 @@ export function streamResponse<Req>(
     }
     if (!admission) {
       reject(pump, req, res, options, limiter.retryAfterHeader)
+      watcher?.headDone()
       return closed
     }
     // Every path ends the pump (even a client gone while the content function ran): the slot
@@ -211,15 +229,18 @@ function begin<Req>(
   else if (serverClosed(req)) pump.close('shutdown')
   // The promise returned is the one the pump settles: no wrapper is kept for the stream's life.
   pump.open().then(
-    () => sendHead(pump, sink, req, res, options),
+    () => {
+      if (sendHead(pump, sink, req, res, options)) watcher?.headDone()
+    },
     (error: unknown) => {
       sink.detach()
       if (pump.ended) {
         // Shut down while the content function ran: reported unless it is the abort itself.
         pump.failOpen(error)
         endUnstarted(req, res, options)
+        watcher?.headDone()
       } else {
-        failBeforeHead(pump, closed, res, error)
+        failBeforeHead(pump, closed, res, error, watcher)
       }
     },
   )
@@ -276,16 +297,18 @@ const UNANSWERED_AFTER = 1000
  * an unhandled rejection nor leave the request hanging: a request still unanswered after
  * {@link UNANSWERED_AFTER} gets a `500`, and the error goes to `onError`. The wait leaves room
  * for error handlers that answer asynchronously (an Express or Fastify error handler that
- * awaits a log call first).
+ * awaits a log call first). A {@link HeadWatcher}'s caller always answers: no fallback then.
  */
 function failBeforeHead<Req>(
   pump: Pump<Req>,
   closed: Promise<CloseReason>,
   res: NodeResponse,
   error: unknown,
+  watcher: HeadWatcher | undefined,
 ): void {
   pump.failOpen(error)
   closed.catch(() => {})
+  if (watcher) return
   setTimeout(() => {
     if (res.headersSent || res.writableEnded || res.destroyed) return
     pump.report(error)
@@ -329,6 +352,7 @@ function reject<Req>(
 /**
  * The content is ready: sends the head and starts the pump (unless the client went away). A
  * `HEAD` request gets the head and an ended response; its stream ends with reason `done`.
+ * Returns `false` when the head could not be sent (the stream then failed: `closed` rejects).
  */
 function sendHead<Req>(
   pump: Pump<Req>,
@@ -336,11 +360,11 @@ function sendHead<Req>(
   req: NodeRequest,
   res: NodeResponse,
   options: { status: number; headers: StreamOptions['headers'] },
-): void {
+): boolean {
   if (pump.ended) {
     sink.detach()
     endUnstarted(req, res, options)
-    return
+    return true
   }
   try {
     const head = toNodeHeaders(headFor(req, res, options.headers))
@@ -350,7 +374,7 @@ function sendHead<Req>(
     // Something else sent the head while the content function ran: nothing was streamed.
     sink.detach()
     pump.failOpen(error)
-    return
+    return false
   }
   if (req.method === 'HEAD') {
     // The head is the whole answer (a health check, `curl -I`): end the response, or the source
@@ -358,9 +382,10 @@ function sendHead<Req>(
     sink.detach()
     res.end()
     pump.close('done')
-    return
+    return true
   }
   pump.start(sink)
+  return true
 }
 
 /**

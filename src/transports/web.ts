@@ -148,17 +148,20 @@ export class EventSourceResponse extends Response {
    */
   constructor(content: Content<Request | undefined>, options?: EventSourceResponseOptions)
   /**
-   * The response of a stream `openEventSourceResponse` made and opened first.
+   * The response of a stream `openEventSourceResponse` made and opened first, or of one another
+   * transport has sent already.
    *
    * @internal
    */
-  constructor(stream: PreparedStream)
+  constructor(stream: PreparedStream | SentStream)
   constructor(
-    content: Content<Request | undefined> | PreparedStream,
+    content: Content<Request | undefined> | PreparedStream | SentStream,
     options?: EventSourceResponseOptions,
   ) {
     const stream =
-      content instanceof PreparedStream ? content : PreparedStream.make(content, options)
+      content instanceof PreparedStream || content instanceof SentStream
+        ? content
+        : PreparedStream.make(content, options)
     const { body, init } = stream.answer()
     super(body, init)
     this.closed = stream.closed
@@ -278,5 +281,23 @@ export class PreparedStream {
     if (!admission) return false
     this.pump.releaseOnEnd(admission)
     return true
+  }
+}
+
+/**
+ * A stream another transport is sending: Oven's Hono helper on `@hono/node-server` writes it to
+ * the Node response itself. Its response has no body — only the status sent, the headers that
+ * tell the server the answer is out, and the stream's `closed`.
+ *
+ * @internal
+ */
+export class SentStream {
+  constructor(
+    readonly closed: Promise<CloseReason>,
+    readonly init: ResponseInit,
+  ) {}
+
+  answer(): { body: null; init: ResponseInit } {
+    return { body: null, init: this.init }
   }
 }
