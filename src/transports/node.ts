@@ -198,7 +198,7 @@ export function streamResponse<Req>(
       return closed
     }
     if (isPending(admission)) {
-      admitLater(admission, pump, closed, req, res, options, limiter.retryAfterHeader)
+      admitLater(admission, pump, closed, req, res, options, limiter.retryAfterHeader, watcher)
       return closed
     }
     if (!admission) {
@@ -210,7 +210,7 @@ export function streamResponse<Req>(
     // is given back exactly once, whatever the reason.
     pump.releaseOnEnd(admission)
   }
-  begin(pump, closed, req, res, options)
+  begin(pump, closed, req, res, options, watcher)
   return closed
 }
 
@@ -221,6 +221,7 @@ function begin<Req>(
   req: NodeRequest,
   res: NodeResponse,
   options: ResolvedOptions<Req>,
+  watcher: HeadWatcher | undefined,
 ): void {
   const sink = new NodeSink(res, pump)
   // The client may be gone already (its 'close' came before this call): never wait for it.
@@ -258,6 +259,7 @@ function admitLater<Req>(
   res: NodeResponse,
   options: ResolvedOptions<Req>,
   retryAfter: string,
+  watcher: HeadWatcher | undefined,
 ): void {
   const gone = () => pump.disconnect()
   res.once('close', gone)
@@ -266,13 +268,22 @@ function admitLater<Req>(
       res.off('close', gone)
       // At once if the stream has ended meanwhile.
       if (release) pump.releaseOnEnd(release)
-      if (pump.ended) return
-      if (release) begin(pump, closed, req, res, options)
-      else reject(pump, req, res, options, retryAfter)
+      if (pump.ended) {
+        // The client left while the limiter answered: no head will be sent.
+        watcher?.headDone()
+        return
+      }
+      if (release) {
+        begin(pump, closed, req, res, options, watcher)
+      } else {
+        reject(pump, req, res, options, retryAfter)
+        watcher?.headDone()
+      }
     },
     (error: unknown) => {
       res.off('close', gone)
-      if (!pump.ended) failBeforeHead(pump, closed, res, error)
+      if (!pump.ended) failBeforeHead(pump, closed, res, error, watcher)
+      else watcher?.headDone()
     },
   )
 }
