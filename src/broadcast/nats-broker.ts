@@ -416,7 +416,7 @@ export class NatsBroker implements Broker {
     // A stream deleted and made again behind the broker (by an operator, or another process
     // after a server lost it): the epoch changes, and subscribers must hear of it.
     this.#advisories = nc.subscribe(`$JS.EVENT.ADVISORY.STREAM.CREATED.${this.#name}`, {
-      callback: () => this.#interrupt(),
+      callback: () => this.#checkEpoch(),
     })
     void this.#watch(nc)
     return link
@@ -457,6 +457,23 @@ export class NatsBroker implements Broker {
     this.#epoch = undefined
     this.#facts = undefined
     if (refresh) this.#refresh(this.#generation)
+  }
+
+  /** After a stream was made: if it is not the one live messages are labelled for, start over. */
+  #checkEpoch(): void {
+    const known = this.#epoch
+    // Not known yet, or being learnt again: whoever is learning it reads the new stream.
+    if (known === undefined) return
+    this.#request(() => this.#info()).then(
+      (info) => {
+        if (this.#epoch === known && epochOf(info) !== known) this.#interrupt()
+      },
+      (error: unknown) => {
+        // Unsure: learn it again, as after a reconnect.
+        this.#lastError = error
+        if (this.#epoch === known) this.#interrupt()
+      },
+    )
   }
 
   /**
