@@ -38,6 +38,7 @@ import {
   jetstream,
   jetstreamManager,
   type MsgRequest,
+  StorageType,
   type StreamConfig,
   type StreamInfo,
 } from '@nats-io/jetstream'
@@ -209,6 +210,8 @@ export class NatsBroker implements Broker {
   /** Bumped by every interruption: a refresh that an interruption overtook gives up. */
   #generation = 0
   #retry: ReturnType<typeof setTimeout> | undefined
+  /** Reads waiting for the connection to come back. */
+  readonly #reconnected: Array<() => void> = []
 
   /**
    * @param options - `servers` or `connection`, and `prefix`, `commandTimeout`, `storage`,
@@ -304,17 +307,24 @@ export class NatsBroker implements Broker {
 
   async listen(topic: string): Promise<void> {
     const link = await this.#linked
-    if (!link) return
+    if (!link || this.#listening.has(topic)) return
     const { nc } = link
-    // Live messages are labelled with the stream's epoch: know it before the first arrives.
-    await this.#stream()
-    if (this.#listening.has(topic)) return
     this.#listening.set(
       topic,
       nc.subscribe(this.#subject('l', topic), { callback: this.#onMessage }),
     )
-    // Once the server has answered a ping sent after the subscription, it is active there.
-    await nc.flush()
+    // Disconnected: the client subscribes again on reconnecting, and the refresh that follows
+    // learns the epoch and asks for the catch-up (the resync of the contract).
+    if (this.#state !== 'connected') return
+    // Live messages are labelled with the stream's epoch: know it before the first arrives.
+    await this.#stream()
+    // Once the server has answered a ping sent after the subscription, it is active there. A
+    // ping lost with the connection is no failure: the reconnect's refresh ends in a resync.
+    try {
+      await nc.flush()
+    } catch (error) {
+      if (nc.isClosed()) throw brokerError('The NATS connection is closed', error)
+    }
   }
 
   async unlisten(topic: string): Promise<void> {
@@ -330,11 +340,11 @@ export class NatsBroker implements Broker {
       if (!jsm) throw new Unsent('not connected')
       // The head first: every message up to it is in the stream, so reading up to it is a
       // consistent prefix whatever is published meanwhile.
-      const info = await this.#request(() => this.#info()).catch(async (error: unknown) => {
+      const info = await this.#request(() => this.#info(), 'read').catch(async (error: unknown) => {
         // Nothing published yet: make the stream, so the read has an epoch to report.
         if (!isStreamNotFound(error)) throw error
         await this.#stream()
-        return await this.#request(() => this.#info())
+        return await this.#request(() => this.#info(), 'read')
       })
       const facts = factsOf(info)
       const head = info.state.last_seq
@@ -371,6 +381,7 @@ export class NatsBroker implements Broker {
   #moveTo(state: LinkState): void {
     if (this.#state === 'closed') return
     this.#state = state
+    if (state !== 'disconnected') for (const resolve of this.#reconnected.splice(0)) resolve()
   }
 
   /**
@@ -464,7 +475,7 @@ export class NatsBroker implements Broker {
     const known = this.#epoch
     // Not known yet, or being learnt again: whoever is learning it reads the new stream.
     if (known === undefined) return
-    this.#request(() => this.#info()).then(
+    this.#request(() => this.#info(), 'read').then(
       (info) => {
         if (this.#epoch === known && epochOf(info) !== known) this.#interrupt()
       },
@@ -542,6 +553,8 @@ export class NatsBroker implements Broker {
    * made with the defaults when missing (a read or a listen before any publish).
    */
   #stream(history?: number, ttl?: number): Promise<StreamFacts> {
+    // A publish's requests are never held for a reconnect.
+    const mode = history === undefined ? 'read' : 'publish'
     const known = this.#facts
     const fits = (facts: StreamFacts) =>
       history === undefined || (facts.history === history && facts.ttl === ttl)
@@ -552,17 +565,19 @@ export class NatsBroker implements Broker {
       if (!jsm) throw new Unsent('not connected')
       let info: StreamInfo
       try {
-        info = await this.#request(() => this.#info())
+        info = await this.#request(() => this.#info(), mode)
       } catch (error) {
         if (!isStreamNotFound(error)) throw error
-        info = await this.#request(() =>
-          this.#create(jsm, history ?? DEFAULT_HISTORY, ttl ?? DEFAULT_TTL),
+        info = await this.#request(
+          () => this.#create(jsm, history ?? DEFAULT_HISTORY, ttl ?? DEFAULT_TTL),
+          mode,
         )
       }
       let read = factsOf(info)
       if (!fits(read)) {
-        info = await this.#request(() =>
-          jsm.streams.update(this.#name, { ...info.config, ...this.#config(history!, ttl!) }),
+        info = await this.#request(
+          () => jsm.streams.update(this.#name, { ...info.config, ...this.#config(history!, ttl!) }),
+          mode,
         )
         read = factsOf(info)
       }
@@ -595,10 +610,10 @@ export class NatsBroker implements Broker {
         name: this.#name,
         subjects: [`${this.#name}.t.>`],
         republish: { src: `${this.#name}.t.>`, dest: `${this.#name}.l.>` },
-        storage: this.#storage === 'file' ? 'file' : 'memory',
+        storage: this.#storage === 'file' ? StorageType.File : StorageType.Memory,
         num_replicas: this.#replicas,
         ...this.#config(history, ttl),
-      } as StreamConfig)
+      })
     } catch (error) {
       // Another process made it first (with other limits): use theirs.
       if (/already in use/.test(String((error as Error)?.message))) return await this.#info()
@@ -623,6 +638,7 @@ export class NatsBroker implements Broker {
             timeout: this.#timeout * 2,
             expect: { streamName: this.#name },
           }),
+        'publish',
         refused,
       )
       return ack.seq
@@ -634,21 +650,51 @@ export class NatsBroker implements Broker {
   /**
    * One request, settled within `commandTimeout` — a deadline of ours, judged after the replies
    * already received (see util/deadline.ts) — or as soon as `abandon` rejects.
+   *
+   * A `'publish'` request is sent once: refused while disconnected, never held for a reconnect.
+   * A `'read'` request (history, stream facts) waits for the reconnect, up to the deadline: the
+   * client fails requests at once while disconnected, and a catch-up read issued just as the
+   * connection comes back, or a subscriber arriving during a blip, must not fail for that.
    */
-  async #request<T>(send: () => Promise<T>, abandon?: Promise<never>): Promise<T> {
+  async #request<T>(
+    send: () => Promise<T>,
+    mode: 'publish' | 'read',
+    abandon?: Promise<never>,
+  ): Promise<T> {
     let timer: ReturnType<typeof setTimeout> | undefined
+    let expired = false
     const deadline = new Promise<never>((_, reject) => {
       timer = setDeadline(
-        () => reject(new Error(`no answer from NATS in ${this.#timeout} ms`)),
+        () => {
+          expired = true
+          reject(new Error(`no answer from NATS in ${this.#timeout} ms`))
+        },
         this.#timeout,
         undefined,
       )
     })
+    const attempt = async (): Promise<T> => {
+      for (;;) {
+        if (mode === 'read' && this.#state === 'disconnected') await this.#whenConnected()
+        try {
+          return await send()
+        } catch (error) {
+          // Lost with the connection: send it again once it is back, unless too late.
+          if (mode === 'publish' || this.#state !== 'disconnected' || expired) throw error
+        }
+      }
+    }
     try {
-      return await Promise.race([send(), deadline, ...(abandon ? [abandon] : [])])
+      return await Promise.race([attempt(), deadline, ...(abandon ? [abandon] : [])])
     } finally {
       clearTimeout(timer)
     }
+  }
+
+  /** Resolves once the connection is back (or the broker closed). */
+  #whenConnected(): Promise<void> {
+    if (this.#state !== 'disconnected') return Promise.resolve()
+    return new Promise((resolve) => this.#reconnected.push(resolve))
   }
 
   // ---- reading --------------------------------------------------------------------------------
@@ -666,9 +712,11 @@ export class NatsBroker implements Broker {
     const list: BrokerMessage[] = []
     let from = after + 1
     while (list.length < count && from <= head) {
-      const stored = await this.#request(() =>
+      const stored = await this.#request(
         // The client's types lag the server: STREAM.MSG.GET takes `next_by_subj` since 2.9.
-        jsm.streams.getMessage(this.#name, { seq: from, next_by_subj: subject } as MsgRequest),
+        () =>
+          jsm.streams.getMessage(this.#name, { seq: from, next_by_subj: subject } as MsgRequest),
+        'read',
       )
       if (!stored || stored.seq > head) break
       list.push({ topic, epoch, seq: stored.seq, payload: stored.string() })
@@ -680,21 +728,24 @@ export class NatsBroker implements Broker {
   /** The trim point of `topic`: see the module comment. */
   async #trimmed(jsm: JetStreamManager, topic: string, facts: StreamFacts): Promise<number> {
     const subject = this.#subject('t', topic)
-    const info = await this.#request(() =>
-      jsm.streams.info(this.#name, { subjects_filter: subject }),
+    const info = await this.#request(
+      () => jsm.streams.info(this.#name, { subjects_filter: subject }),
+      'read',
     )
     const watermark = Math.max(0, info.state.first_seq - 1)
     const count = info.state.subjects?.[subject] ?? 0
     if (count === 0) return watermark
     if (facts.history === 0) {
-      const last = await this.#request(() =>
-        jsm.streams.getMessage(this.#name, { last_by_subj: subject }),
+      const last = await this.#request(
+        () => jsm.streams.getMessage(this.#name, { last_by_subj: subject }),
+        'read',
       )
       return Math.max(last?.seq ?? 0, watermark)
     }
     if (count < facts.history) return watermark
-    const oldest = await this.#request(() =>
-      jsm.streams.getMessage(this.#name, { seq: 1, next_by_subj: subject } as MsgRequest),
+    const oldest = await this.#request(
+      () => jsm.streams.getMessage(this.#name, { seq: 1, next_by_subj: subject } as MsgRequest),
+      'read',
     )
     return Math.max((oldest?.seq ?? 1) - 1, watermark)
   }

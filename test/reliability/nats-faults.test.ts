@@ -285,6 +285,43 @@ describe('nats-server killed and restarted with its store', () => {
   }, 60_000)
 })
 
+test('clients that subscribe while NATS is down get everything published after recovery', async () => {
+  const prefix = uniquePrefix('sub')
+  const errors: unknown[] = []
+  const a = await instance(prefix, errors)
+  const b = await instance(prefix, errors)
+  await a.hub.publish('news', 'before a')
+  await b.hub.publish('news', 'before b')
+  await nats.stop()
+  const late = [collect(a.server), collect(b.server)]
+  await waitFor(
+    'both clients subscribed while NATS is down',
+    () => [a.hub.subscribers('news'), b.hub.subscribers('news')],
+    { until: ([x, y]) => x === 1 && y === 1 },
+  )
+  expect(nats.running).toBe(false)
+  await nats.start()
+  await allLive([a, b], 2)
+  const published: string[] = []
+  for (let i = 0; published.length < 20 && i < 2000; i++) {
+    const data = `after recovery ${i}`
+    const ok = await (i % 2 === 0 ? a : b).hub.publish('news', data).then(
+      () => true,
+      (error: unknown) => brokerCode(error) === '',
+    )
+    if (ok) published.push(data)
+    else await sleep(10)
+  }
+  for (const [index, client] of late.entries()) {
+    await waitFor(`late client ${index} received all 20`, () => client.events.length, {
+      until: (n) => n >= published.length,
+    })
+    expect(client.events.map((e) => e.data)).toEqual(published)
+  }
+  await Promise.all(late.map((c) => c.stop()))
+  for (const error of errors) expect(brokerCode(error)).toBe('ERR_SSE_BROKER')
+}, 60_000)
+
 describe('a publish never waits for NATS to come back', () => {
   test('NATS that takes the request and never answers: publish and read fail within commandTimeout', async () => {
     const prefix = uniquePrefix('frozen')
