@@ -2,19 +2,22 @@
  * A NATS JetStream broker: several server processes share topics, history and ids.
  *
  * Layout: one stream per broker prefix (`oven` by default), named after it.
- * - `<prefix>.t.<token>` — a topic's messages, stored by the stream. `<token>` is `_` and the
- *   topic's UTF-8 bytes in base64url, so any topic is one subject token.
+ * - `<prefix>.<epoch>.t.<token>` — a topic's messages, stored by the stream. `<token>` is `_` and
+ *   the topic's UTF-8 bytes in base64url, so any topic is one subject token.
+ * - The epoch is chosen at random when the stream is made and is part of every subject it takes.
+ *   A stream deleted and made again (a server that lost its store, an operator) has another
+ *   one, so a publish addressed to the old history finds no stream (refused, never stored under
+ *   the wrong name) and the broker learns the new epoch before trying again.
  * - The stream's sequence is the `seq` of the `Broker` contract: JetStream numbers every message
  *   of a stream, whatever its subject, so one number is a position on every topic, and every
  *   instance reads the same numbers.
  * - `max_msgs_per_subject` is the count bound of each topic's history, `max_age` its age bound
  *   (`historyTtl`): both enforced by the server, per subject and per stream.
- * - `republish` copies each stored message to `<prefix>.l.<token>` with its stream sequence in
- *   the `Nats-Sequence` header: live delivery is one plain (core NATS) subscription per listened
- *   topic, as cheap as a Redis channel, yet every message carries its position. A JetStream
- *   consumer per topic and instance would cost server state for each.
- * - The epoch is derived from the stream's creation time: a stream deleted and made again (a
- *   server that lost its store, an operator) numbers from 1 again under a new epoch.
+ * - `republish` copies each stored message to `<prefix>.<epoch>.l.<token>` with its stream
+ *   sequence in the `Nats-Sequence` header: live delivery is one plain (core NATS) subscription
+ *   per listened topic (`<prefix>.*.l.<token>`), as cheap as a Redis channel, and every message
+ *   carries its position and its epoch. A JetStream consumer per topic and instance would cost
+ *   server state for each.
  *
  * Why one stream, not one per topic: a stream costs the server files, timers and (clustered) a
  * Raft group, while a subject costs a little index; and only one stream gives one sequence
@@ -31,7 +34,6 @@
  * @module
  */
 
-import { createHash } from 'node:crypto'
 import {
   type JetStreamClient,
   type JetStreamManager,
@@ -54,7 +56,7 @@ import {
   type HistoryRead,
   pageShare,
 } from './broker.ts'
-import type { Position } from './event-id.ts'
+import { newEpoch, type Position } from './event-id.ts'
 
 /** Options of {@link NatsBroker}. */
 export interface NatsBrokerOptions {
@@ -133,20 +135,19 @@ function brokerError(message: string, cause?: unknown): SseError {
 /** A request given up before it reached NATS: it certainly did not run. */
 class Unsent extends Error {}
 
-/** The epoch of a stream: 48 bits of a hash of its name and creation time, in base 36. */
-function epochOf(info: StreamInfo): string {
-  const hex = createHash('sha1').update(`${info.config.name} ${info.created}`).digest('hex')
-  return Number.parseInt(hex.slice(0, 12), 16).toString(36).padStart(10, '0')
-}
-
 /** The history a stream was made for, from the description the broker gave it. */
 function factsOf(info: StreamInfo): StreamFacts {
   const kept = /keeps (\d+) per topic/.exec(info.config.description ?? '')
   return {
-    epoch: epochOf(info),
+    epoch: epochOf(info.config.subjects?.[0] ?? ''),
     history: kept ? Number(kept[1]) : info.config.max_msgs_per_subject,
     ttl: Math.round(info.config.max_age / 1e6),
   }
+}
+
+/** The epoch in a subject `<prefix>.<epoch>.<kind>...`; empty when there is none. */
+function epochOf(subject: string): string {
+  return subject.split('.')[1] ?? ''
 }
 
 function isStreamNotFound(error: unknown): boolean {
@@ -196,12 +197,7 @@ export class NatsBroker implements Broker {
   #state: LinkState = 'connecting'
   /** The stream as last read; cleared when it may have changed (reconnect, recreated). */
   #facts: Promise<StreamFacts> | undefined
-  /** The epoch live messages are labelled with; unknown while being checked again. */
-  #epoch: string | undefined
-  /** The highest stream sequence seen live: a lower one means the stream was made again. */
-  #highest = 0
   readonly #listening = new Map<string, Subscription>()
-  #advisories: Subscription | undefined
   /** Publishes sent and not answered: refused when the connection drops. */
   readonly #inFlight = new Set<(error: Error) => void>()
   #sink: BrokerSink | undefined
@@ -288,11 +284,11 @@ export class NatsBroker implements Broker {
         throw brokerError('NATS stream unavailable; the event was not published', cause)
       }
       try {
-        const ack = await this.#publishOnce(this.#subject('t', topic), payload)
+        const ack = await this.#publishOnce(this.#subject(facts.epoch, 't', topic), payload)
         return { epoch: facts.epoch, seq: ack }
       } catch (cause) {
-        // No stream took it (deleted behind us, or a restarted server still recovering): it
-        // certainly was not stored, so make sure of the stream and try once more.
+        // No stream took it (deleted, or made again under another epoch, or a restarted server
+        // still recovering): it certainly was not stored, so learn the stream and try once more.
         if (isNoResponders(cause) && attempt === 0) {
           this.#facts = undefined
           continue
@@ -311,13 +307,12 @@ export class NatsBroker implements Broker {
     const { nc } = link
     this.#listening.set(
       topic,
-      nc.subscribe(this.#subject('l', topic), { callback: this.#onMessage }),
+      // Any epoch: each live message says which history it belongs to.
+      nc.subscribe(this.#subject('*', 'l', topic), { callback: this.#onMessage }),
     )
     // Disconnected: the client subscribes again on reconnecting, and the refresh that follows
-    // learns the epoch and asks for the catch-up (the resync of the contract).
+    // asks for the catch-up (the resync of the contract).
     if (this.#state !== 'connected') return
-    // Live messages are labelled with the stream's epoch: know it before the first arrives.
-    await this.#stream()
     // Once the server has answered a ping sent after the subscription, it is active there. A
     // ping lost with the connection is no failure: the reconnect's refresh ends in a resync.
     try {
@@ -370,7 +365,6 @@ export class NatsBroker implements Broker {
     clearTimeout(this.#retry)
     for (const subscription of this.#listening.values()) subscription.unsubscribe()
     this.#listening.clear()
-    this.#advisories?.unsubscribe()
     for (const reject of this.#inFlight) reject(new Error('the broker was closed'))
     // A connection still being made is closed when it arrives (see #attachConnection).
     if (this.#ownsConnection) await this.#link?.nc.close().catch(() => {})
@@ -424,11 +418,6 @@ export class NatsBroker implements Broker {
     this.#link = link
     this.#moveTo('connected')
     this.#wasConnected = true
-    // A stream deleted and made again behind the broker (by an operator, or another process
-    // after a server lost it): the epoch changes, and subscribers must hear of it.
-    this.#advisories = nc.subscribe(`$JS.EVENT.ADVISORY.STREAM.CREATED.${this.#name}`, {
-      callback: () => this.#checkEpoch(),
-    })
     void this.#watch(nc)
     return link
   }
@@ -441,7 +430,7 @@ export class NatsBroker implements Broker {
         // The publishes in flight may or may not have reached the stream; none waits for the
         // reconnect.
         for (const reject of this.#inFlight) reject(new Error('the connection to NATS was lost'))
-        this.#interrupt(false)
+        this.#interrupt()
       } else if (status.type === 'reconnect') {
         this.#moveTo('connected')
         this.#refresh(this.#generation)
@@ -451,46 +440,23 @@ export class NatsBroker implements Broker {
         this.#moveTo('disconnected')
         this.#lastError = new Error('the NATS connection is closed')
         for (const reject of this.#inFlight) reject(new Error('the NATS connection was closed'))
-        this.#interrupt(false)
+        this.#interrupt()
         return
       }
     }
   }
 
-  /**
-   * Live delivery may have missed messages, or the stream may be another one now: hold live
-   * messages, learn the stream again, then have the broadcaster catch up. With `refresh` false,
-   * the learning waits for the reconnect.
-   */
-  #interrupt(refresh = true): void {
+  /** Live delivery stopped: hold live messages until the refresh after the reconnect. */
+  #interrupt(): void {
     if (this.#wasConnected) this.#sink?.interrupted()
     this.#generation++
-    this.#epoch = undefined
     this.#facts = undefined
-    if (refresh) this.#refresh(this.#generation)
-  }
-
-  /** After a stream was made: if it is not the one live messages are labelled for, start over. */
-  #checkEpoch(): void {
-    const known = this.#epoch
-    // Not known yet, or being learnt again: whoever is learning it reads the new stream.
-    if (known === undefined) return
-    this.#request(() => this.#info(), 'read').then(
-      (info) => {
-        if (this.#epoch === known && epochOf(info) !== known) this.#interrupt()
-      },
-      (error: unknown) => {
-        // Unsure: learn it again, as after a reconnect.
-        this.#lastError = error
-        if (this.#epoch === known) this.#interrupt()
-      },
-    )
   }
 
   /**
-   * Reads the stream again (making it if the server lost it), then asks the broadcaster to catch
-   * up: only then, so live messages are labelled with the right epoch before they are delivered.
-   * Retried until it works or another interruption takes over.
+   * Once listening is active again on the new connection, reads the stream (making it if the
+   * server lost it), then asks the broadcaster to catch up. Retried until it works or another
+   * interruption takes over.
    */
   #refresh(generation: number, failures = 0): void {
     clearTimeout(this.#retry)
@@ -530,13 +496,9 @@ export class NatsBroker implements Broker {
 
   // ---- the stream -----------------------------------------------------------------------------
 
-  #subject(kind: 't' | 'l', topic: string): string {
-    return `${this.#name}.${kind}._${Buffer.from(topic, 'utf8').toString('base64url')}`
-  }
-
-  #topicOf(subject: string): string {
-    const token = subject.slice(this.#name.length + 4)
-    return Buffer.from(token, 'base64url').toString('utf8')
+  /** `<prefix>.<epoch>.<kind>.<topic token>`; see the module comment. */
+  #subject(epoch: string, kind: 't' | 'l', topic: string): string {
+    return `${this.#name}.${epoch}.${kind}._${Buffer.from(topic, 'utf8').toString('base64url')}`
   }
 
   #config(history: number, ttl: number): Partial<StreamConfig> {
@@ -584,17 +546,9 @@ export class NatsBroker implements Broker {
       return read
     })()
     this.#facts = facts
-    facts.then(
-      (read) => {
-        if (this.#facts !== facts) return
-        // Another stream numbers from 1 again.
-        if (read.epoch !== this.#epoch) this.#highest = 0
-        this.#epoch = read.epoch
-      },
-      () => {
-        if (this.#facts === facts) this.#facts = undefined
-      },
-    )
+    facts.catch(() => {
+      if (this.#facts === facts) this.#facts = undefined
+    })
     return facts
   }
 
@@ -606,10 +560,12 @@ export class NatsBroker implements Broker {
 
   async #create(jsm: JetStreamManager, history: number, ttl: number): Promise<StreamInfo> {
     try {
+      // A new history: a new epoch, in every subject of the stream.
+      const epoch = newEpoch()
       return await jsm.streams.add({
         name: this.#name,
-        subjects: [`${this.#name}.t.>`],
-        republish: { src: `${this.#name}.t.>`, dest: `${this.#name}.l.>` },
+        subjects: [`${this.#name}.${epoch}.t.>`],
+        republish: { src: `${this.#name}.${epoch}.t.>`, dest: `${this.#name}.${epoch}.l.>` },
         storage: this.#storage === 'file' ? StorageType.File : StorageType.Memory,
         num_replicas: this.#replicas,
         ...this.#config(history, ttl),
@@ -708,7 +664,7 @@ export class NatsBroker implements Broker {
     head: number,
     epoch: string,
   ): Promise<BrokerMessage[]> {
-    const subject = this.#subject('t', topic)
+    const subject = this.#subject(epoch, 't', topic)
     const list: BrokerMessage[] = []
     let from = after + 1
     while (list.length < count && from <= head) {
@@ -727,7 +683,7 @@ export class NatsBroker implements Broker {
 
   /** The trim point of `topic`: see the module comment. */
   async #trimmed(jsm: JetStreamManager, topic: string, facts: StreamFacts): Promise<number> {
-    const subject = this.#subject('t', topic)
+    const subject = this.#subject(facts.epoch, 't', topic)
     const info = await this.#request(
       () => jsm.streams.info(this.#name, { subjects_filter: subject }),
       'read',
@@ -762,16 +718,10 @@ export class NatsBroker implements Broker {
       this.#lastError = brokerError(`Unreadable NATS message on ${msg.subject}: ${describe(seq)}`)
       return
     }
-    // Unknown while the stream is checked again: the catch-up that follows reads this one.
-    const epoch = this.#epoch
-    if (epoch === undefined) return
-    if (seq < this.#highest) {
-      // Numbered from 1 again: the stream was made again; learn its epoch, then catch up.
-      this.#highest = seq
-      this.#interrupt()
-      return
-    }
-    this.#highest = seq
-    this.#sink?.message({ topic: this.#topicOf(msg.subject), epoch, seq, payload: msg.string() })
+    // `<prefix>.<epoch>.l._<topic in base64url>`: the broadcaster compares the epoch with its
+    // own, and catches up from the new history when they differ.
+    const [, epoch = '', , token = ''] = msg.subject.split('.')
+    const topic = Buffer.from(token.slice(1), 'base64url').toString('utf8')
+    this.#sink?.message({ topic, epoch, seq, payload: msg.string() })
   }
 }

@@ -322,6 +322,42 @@ test('clients that subscribe while NATS is down get everything published after r
   for (const error of errors) expect(brokerCode(error)).toBe('ERR_SSE_BROKER')
 }, 60_000)
 
+test('the stream deleted while everyone stays connected: a new epoch, subscribers are told (lost)', async () => {
+  const errors: unknown[] = []
+  const prefix = uniquePrefix('deleted')
+  const a = await instance(prefix, errors)
+  const b = await instance(prefix, errors)
+  const clients = [collect(a.server), collect(b.server)]
+  await allLive([a, b], 2)
+  const before = await a.hub.publish('news', 'before')
+  await waitFor('both clients received "before"', () =>
+    clients.every((c) => c.data().includes('before')),
+  )
+  // An operator deletes the stream; the next publish makes it again, numbered from 1.
+  const { connect } = await import('@nats-io/transport-node')
+  const { jetstreamManager } = await import('@nats-io/jetstream')
+  const admin = await connect({ servers: nats.url })
+  try {
+    await (await jetstreamManager(admin)).streams.delete(prefix)
+  } finally {
+    await admin.close()
+  }
+  const after = [await b.hub.publish('news', 'after 0'), await a.hub.publish('news', 'after 1')]
+  expect(after.map((id) => id.split('-')[0])).not.toContain(before.split('-')[0])
+  for (const [index, client] of clients.entries()) {
+    await waitFor(`client ${index} received both events after the deletion`, () =>
+      ['after 0', 'after 1'].every((d) => client.data().includes(d)),
+    )
+    const [first, reset, ...rest] = client.events
+    expect(first!.data).toBe('before')
+    expect(reset!.event).toBe(RESET_EVENT)
+    expect(JSON.parse(reset!.data)).toMatchObject({ reason: 'lost', topics: ['news'] })
+    expect(rest.map((event) => event.id)).toEqual(after)
+  }
+  await Promise.all(clients.map((c) => c.stop()))
+  expect(errors).toEqual([])
+})
+
 describe('a publish never waits for NATS to come back', () => {
   test('NATS that takes the request and never answers: publish and read fail within commandTimeout', async () => {
     const prefix = uniquePrefix('frozen')
