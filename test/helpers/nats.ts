@@ -5,10 +5,12 @@
  */
 
 import { type ChildProcess, spawn } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { reservePort } from './redis.ts'
+import { waitFor } from './wait.ts'
 
 /** A nats-server child process. */
 export interface NatsServer {
@@ -24,12 +26,22 @@ export interface NatsServer {
   stop(): Promise<void>
   /** Empties its store while it is stopped: the next `start()` has lost every stream. */
   wipe(): Promise<void>
-  /** Freezes it (SIGSTOP): connections stay open, nothing is answered. `thaw()` ends it. */
-  freeze(): void
+  /**
+   * Freezes it (SIGSTOP) and resolves once it is stopped: connections stay open, nothing is
+   * answered. `thaw()` ends it.
+   */
+  freeze(): Promise<void>
   /** Lets a frozen server run again (SIGCONT). */
   thaw(): void
   /** Stops it for good, gives its port back and removes its store: call in teardown. */
   close(): Promise<void>
+}
+
+/** Whether process `pid` is stopped (state T in /proc); true where there is no /proc. */
+function stopped(pid: number): boolean {
+  if (!existsSync('/proc/self/stat')) return true
+  const text = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  return text.slice(text.lastIndexOf(') ') + 2)[0] === 'T'
 }
 
 function launch(port: number, dir: string): Promise<ChildProcess> {
@@ -113,8 +125,14 @@ export async function startNats(): Promise<NatsServer> {
       if (child) throw new Error('wipe: nats-server is running')
       await rm(join(dir, 'jetstream'), { recursive: true, force: true })
     },
-    freeze() {
-      if (!child?.kill('SIGSTOP')) throw new Error('freeze: nats-server is not running')
+    async freeze() {
+      const pid = child?.pid
+      if (pid === undefined || !child?.kill('SIGSTOP')) {
+        throw new Error('freeze: nats-server is not running')
+      }
+      // kill() returns before every thread has stopped: on a busy machine a request sent right
+      // after could still be answered. Wait until Linux reports the process stopped.
+      await waitFor('nats-server stopped by SIGSTOP', () => stopped(pid), { interval: 1 })
     },
     thaw() {
       if (!child?.kill('SIGCONT')) throw new Error('thaw: nats-server is not running')

@@ -178,7 +178,7 @@ describe('nats-server killed and restarted with its store', () => {
       if (signal === 'SIGSTOP then SIGKILL') {
         // Hung first (connections open, nothing answered), then gone: the publishes in flight
         // fail on their deadline, the next ones as soon as the connection drops.
-        nats.freeze()
+        await nats.freeze()
         await waitFor('a publish refused while frozen', () => refusals.length, {
           until: (n) => n >= 1,
         })
@@ -365,7 +365,7 @@ describe('a publish never waits for NATS to come back', () => {
     const hub = new Broadcaster({ broker, onError: () => {} })
     hubs.push(hub)
     await hub.publish('news', 'connected')
-    nats.freeze()
+    await nats.freeze()
     let publish: ReturnType<typeof settle<string>>
     let read: ReturnType<typeof settle<unknown>>
     try {
