@@ -35,8 +35,8 @@ export interface BroadcasterOptions<C extends AnyContract | undefined = undefine
   contract?: C
   /**
    * Where events go between publish and subscribers: in this process, or shared by several
-   * processes (`RedisBroker` from `oven-sse/redis`). The broadcaster owns it: `close()`
-   * closes it.
+   * processes (`RedisBroker` from `oven-sse/redis`, `NatsBroker` from `oven-sse/nats`). The
+   * broadcaster owns it: `close()` closes it.
    * @defaultValue a new {@link MemoryBroker}
    */
   broker?: Broker | undefined

@@ -1,7 +1,8 @@
 /**
  * The contract between a {@link Broadcaster} and the broker behind it: the in-memory one
- * ({@link MemoryBroker}) or Redis (`oven-sse/redis`). Implement it to put Oven on another
- * transport (NATS, Postgres, ...).
+ * ({@link MemoryBroker}), Redis (`oven-sse/redis`) or NATS JetStream (`oven-sse/nats`).
+ * Implement it to put Oven on another transport (Postgres, ...); the contract suite in
+ * `test/broadcast/broker-contract.ts` checks an implementation.
  *
  * What a broker guarantees:
  * - `publish` assigns the next `seq` of one sequence shared by every topic, stores the message

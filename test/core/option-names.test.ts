@@ -11,6 +11,7 @@ import {
   installShutdownHandlers,
   isSseError,
 } from '../../src/index.ts'
+import { NatsBroker } from '../../src/nats.ts'
 import { RedisBroker } from '../../src/redis.ts'
 import { readEvents } from '../../src/testing.ts'
 
@@ -59,6 +60,11 @@ const cases: Array<[owner: string, call: () => unknown, known: string]> = [
     'url, client, prefix, commandTimeout',
   ],
   [
+    'NatsBroker',
+    () => new NatsBroker({ servers: 'nats://127.0.0.1:1', sendTimout: 5 } as never),
+    'servers, connection, prefix, commandTimeout, storage, replicas',
+  ],
+  [
     'the reading helpers',
     () => readEvents(new EventSourceResponse(['x']), { sendTimout: 5 } as never),
     'count, timeout, signal, headers, lastEventId',
@@ -83,6 +89,7 @@ describe('options that are not an object', () => {
     ['Broadcaster', () => new Broadcaster(5 as never)],
     ['ConnectionLimiter', () => new ConnectionLimiter(5 as never)],
     ['RedisBroker', () => new RedisBroker(5 as never)],
+    ['NatsBroker', () => new NatsBroker(5 as never)],
   ])('are refused by %s', async (owner, call) => {
     const error = await thrown(call)
     expect((error as Error).message).toBe(
