@@ -24,8 +24,10 @@ import {
   takeClientDropper,
 } from '../stream/source.ts'
 import { Deque } from '../util/deque.ts'
+import type { Grants, PrivateTopics } from './authorize.ts'
 import { type BrokerMessage, type HistoryRead, READ_PAGE } from './broker.ts'
 import { formatEventId, parseEventId } from './event-id.ts'
+import { matches, type Pattern } from './topic-pattern.ts'
 
 /**
  * What happens when a subscriber's queue is full because its client reads slower than events
@@ -91,11 +93,22 @@ export interface SubscriptionHost {
    * hooks, and no user callback may run inside a loop over the subscribers.
    */
   afterDelivery(drop: () => void): void
+  /** The broadcaster's private topic declarations (see `authorize.ts`). */
+  readonly privateTopics: PrivateTopics
+  /**
+   * The topics with history after `after` and the forgotten watermark, for a pattern
+   * subscription that resumes (see `WildcardBroker.topicsAfter`).
+   */
+  topicsAfter(after: number): Promise<{ topics: string[]; forgotten: number }>
 }
 
 /** @internal */
 export interface SubscriptionConfig {
   topics: readonly string[]
+  /** Requested patterns with wildcards, matched on every message (see `Fanout.deliver`). */
+  patterns: readonly Pattern[]
+  /** What the `authorize` hook granted; `undefined`: no hook, or it granted the request. */
+  grants: Grants | undefined
   capacity: number
   /** The most missed events a resume is sent; past it, the reset event. */
   maxResume: number
@@ -129,8 +142,12 @@ const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined }
 export class Subscription
   implements AsyncIterable<ServerSentEvent>, AsyncIterator<ServerSentEvent>, Puller
 {
-  /** The topics it covers. */
+  /** The topics it covers (without wildcards). */
   readonly topics: readonly string[]
+  /** The patterns with wildcards it covers, beyond {@link Subscription.topics}. */
+  readonly patterns: readonly string[]
+  /** The same patterns, parsed. @internal */
+  readonly wildcards: readonly Pattern[]
   /**
    * Settles once the subscription is live (the missed events are queued and live events flow)
    * or has ended. Never rejects: a setup failure is raised by the stream's next read.
@@ -143,6 +160,7 @@ export class Subscription
   readonly #overflow: OverflowPolicy
   readonly #filter: BroadcastFilter | undefined
   readonly #signal: AbortSignal | undefined
+  readonly #grants: Grants | undefined
 
   #state: State = State.Setup
   #epoch: string | undefined
@@ -165,6 +183,9 @@ export class Subscription
   constructor(host: SubscriptionHost, config: SubscriptionConfig) {
     this.#host = host
     this.topics = config.topics
+    this.wildcards = config.patterns
+    this.patterns = config.patterns.map((pattern) => pattern.source)
+    this.#grants = config.grants
     this.#capacity = config.capacity
     this.#maxResume = config.maxResume
     this.#overflow = config.overflow
@@ -203,6 +224,19 @@ export class Subscription
   offer(message: BrokerMessage, event: ServerSentEvent): void {
     if (this.#state === State.Live) this.#accept(message, event)
     else if (this.#state === State.Setup) this.#hold({ kind: 'message', message, event })
+  }
+
+  /**
+   * Whether a message on the topic of `segments`, matched by the requested `pattern`, may be
+   * offered: the pattern reaches it (a private topic needs a pattern naming it explicitly) and
+   * a grant covers it. @internal
+   */
+  admits(pattern: Pattern, segments: readonly string[]): boolean {
+    const privateTopics = this.#host.privateTopics
+    return (
+      privateTopics.reaches(pattern, segments) &&
+      (this.#grants === undefined || this.#grants.covers(segments, privateTopics))
+    )
   }
 
   /** The broker's history was replaced (new epoch). @internal */
@@ -273,15 +307,17 @@ export class Subscription
    * is sent the reset event instead.
    */
   async #readMissed(): Promise<void> {
+    const { topics, forgotten } = await this.#resumeTopics()
+    if (this.#state !== State.Setup) return
     for (;;) {
-      const read = await this.#host.read(this.topics, this.#position, READ_PAGE)
+      const read = await this.#host.read(topics, this.#position, READ_PAGE)
       if (this.#state !== State.Setup) return
       if (read.epoch !== this.#epoch) {
         this.#backlog.clear()
         this.#reset('lost', read.epoch, read.head)
         return
       }
-      if (this.#trimmedSince(read.trimmed, this.#position)) {
+      if (this.#trimmedSince(read.trimmed, this.#position) || forgotten > this.#position) {
         this.#backlog.clear()
         this.#reset('expired', read.epoch, read.head)
         return
@@ -297,6 +333,28 @@ export class Subscription
       this.#position = Math.max(this.#position, read.through)
       if (read.through >= read.head) return
     }
+  }
+
+  /**
+   * What a resume reads: the topics, and for patterns the topics with history since the
+   * position that they match and the grants admit. A topic forgotten since then (expired)
+   * is not listed, so the forgotten watermark counts as trimmed: never resumed past.
+   */
+  async #resumeTopics(): Promise<{ topics: readonly string[]; forgotten: number }> {
+    if (this.wildcards.length === 0) return { topics: this.topics, forgotten: 0 }
+    const found = await this.#host.topicsAfter(this.#position)
+    const topics = new Set(this.topics)
+    for (const topic of found.topics) {
+      if (topics.has(topic)) continue
+      const segments = topic.split('/')
+      for (const pattern of this.wildcards) {
+        if (matches(pattern, segments) && this.admits(pattern, segments)) {
+          topics.add(topic)
+          break
+        }
+      }
+    }
+    return { topics: [...topics], forgotten: found.forgotten }
   }
 
   #hold(item: Held): void {
@@ -371,7 +429,7 @@ export class Subscription
       new ServerSentEvent({
         event: RESET_EVENT,
         id: formatEventId(epoch, head),
-        data: JSON.stringify({ reason, topics: this.topics }),
+        data: JSON.stringify({ reason, topics: [...this.topics, ...this.patterns] }),
       }),
     )
   }

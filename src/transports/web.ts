@@ -7,6 +7,7 @@
 
 import { invalidOption } from '../errors.ts'
 import { REJECTION_BODY, type ReleaseSlot, rejectionHeaders } from '../limits/connection-limit.ts'
+import { refusalBody, refusalHeaders } from '../limits/refusal.ts'
 import { buildHeaders, readLastEventId } from '../stream/headers.ts'
 import { type ResolvedOptions, resolveOptions } from '../stream/options.ts'
 import { createPump, type Pump, type Sink } from '../stream/pump.ts'
@@ -173,6 +174,12 @@ export class EventSourceResponse extends Response {
  * @internal
  */
 export class PreparedStream {
+  /**
+   * Set when the content function was refused by an `authorize` hook (see
+   * `openEventSourceResponse`): the response is that `401` or `403`.
+   */
+  refused: 401 | 403 | undefined
+
   private constructor(
     readonly pump: Pump<Request | undefined>,
     readonly closed: Promise<CloseReason>,
@@ -225,6 +232,13 @@ export class PreparedStream {
     const { pump, closed, options, request } = this
     const headers = buildHeaders(options.headers, false)
     const head = { status: options.status, headers }
+    const refused = this.refused
+    if (refused !== undefined) {
+      return {
+        body: refusalBody(refused),
+        init: { status: refused, headers: refusalHeaders(refused, headers) },
+      }
+    }
     if (pump.ended) return { body: null, init: head }
     const limiter = options.limit
     let release: ReleaseSlot | undefined
