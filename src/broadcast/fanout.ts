@@ -20,9 +20,9 @@ import { DecodedEvents } from './decoded-events.ts'
 import { type FeedHost, LiveFeed } from './live-feed.ts'
 import { PatternTrie } from './pattern-trie.ts'
 import { PendingPublishes } from './pending-publishes.ts'
-import type { MutableStats, Subscription, SubscriptionHost } from './subscription.ts'
+import type { CatchUpGap, MutableStats, Subscription, SubscriptionHost } from './subscription.ts'
 import type { Pattern } from './topic-pattern.ts'
-import { type WildcardBroker, wildcardOf } from './wildcard-broker.ts'
+import { type TopicListing, type WildcardBroker, wildcardOf } from './wildcard-broker.ts'
 
 interface Topic {
   readonly subscriptions: Set<Subscription>
@@ -105,8 +105,25 @@ export class Fanout implements FeedHost, SubscriptionHost {
 
   // ---- the live feed's host ------------------------------------------------------------------
 
-  topics(): string[] {
-    return [...this.#topics.keys()]
+  /**
+   * The topics listened to here and, while patterns are subscribed, the topics with history
+   * since `after` that some pattern matches: a catch-up after an outage reads both.
+   */
+  async catchUpTopics(after: number): Promise<TopicListing> {
+    const topics = new Set(this.#topics.keys())
+    if (this.#patterns.size === 0) {
+      return { topics: [...topics], forgotten: 0, head: Number.POSITIVE_INFINITY }
+    }
+    const listing = await this.#wildcard!.topicsAfter(after)
+    for (const topic of listing.topics) {
+      if (topics.has(topic)) continue
+      let matched = false
+      this.#patterns.match(segmentsOf(topic), () => {
+        matched = true
+      })
+      if (matched) topics.add(topic)
+    }
+    return { topics: [...topics], forgotten: listing.forgotten, head: listing.head }
   }
 
   readCatchUp(topics: readonly string[], after: number): Promise<HistoryRead> {
@@ -141,9 +158,9 @@ export class Fanout implements FeedHost, SubscriptionHost {
     for (const subscription of this.#subscriptions) subscription.epochChanged(epoch)
   }
 
-  checkTrimmed(read: HistoryRead): void {
+  checkTrimmed(read: HistoryRead, gap: CatchUpGap): void {
     for (const subscription of this.#subscriptions) {
-      subscription.checkTrimmed(read.epoch, read.head, read.trimmed)
+      subscription.checkTrimmed(read.epoch, read.head, read.trimmed, gap)
     }
   }
 
@@ -204,7 +221,7 @@ export class Fanout implements FeedHost, SubscriptionHost {
     if (!this.#closed) this.#wildcard!.unlistenAll().catch((error: unknown) => this.report(error))
   }
 
-  topicsAfter(after: number): Promise<{ topics: string[]; forgotten: number }> {
+  topicsAfter(after: number): Promise<TopicListing> {
     return this.#wildcard!.topicsAfter(after)
   }
 

@@ -16,7 +16,7 @@ import {
   pageShare,
 } from './broker.ts'
 import { newEpoch, type Position } from './event-id.ts'
-import type { WildcardBroker } from './wildcard-broker.ts'
+import type { TopicListing, WildcardBroker } from './wildcard-broker.ts'
 
 /** A message as the history keeps it: with the moment it expires. */
 interface StoredMessage extends BrokerMessage {
@@ -141,14 +141,19 @@ export class MemoryBroker implements Broker, WildcardBroker {
     return Promise.resolve()
   }
 
-  /** One pass over the topics with history: paid once per resuming pattern subscription. */
-  topicsAfter(after: number): Promise<{ topics: string[]; forgotten: number }> {
+  /**
+   * One pass over the topics with history: paid once per resuming pattern subscription. A topic
+   * whose whole history has expired is forgotten on the way (raising the watermark): left out
+   * silently, a resume before its last message would skip it.
+   */
+  topicsAfter(after: number): Promise<TopicListing> {
     const now = performance.now()
     const topics: string[] = []
     for (const [topic, entry] of this.#histories) {
-      if (entry.last > after && entry.expires > now) topics.push(topic)
+      if (entry.expires <= now) this.#forget(topic, entry)
+      else if (entry.last > after) topics.push(topic)
     }
-    return Promise.resolve({ topics, forgotten: this.#forgotten })
+    return Promise.resolve({ topics, forgotten: this.#forgotten, head: this.#seq })
   }
 
   read(topics: readonly string[], after: number, limit: number): Promise<HistoryRead> {

@@ -24,10 +24,11 @@ import {
   takeClientDropper,
 } from '../stream/source.ts'
 import { Deque } from '../util/deque.ts'
-import type { Grants, PrivateTopics } from './authorize.ts'
+import { type Grants, type PrivateTopics, segmentsOf } from './authorize.ts'
 import { type BrokerMessage, type HistoryRead, READ_PAGE } from './broker.ts'
 import { formatEventId, parseEventId } from './event-id.ts'
 import { matches, type Pattern } from './topic-pattern.ts'
+import type { TopicListing } from './wildcard-broker.ts'
 
 /**
  * What happens when a subscriber's queue is full because its client reads slower than events
@@ -96,10 +97,10 @@ export interface SubscriptionHost {
   /** The broadcaster's private topic declarations (see `authorize.ts`). */
   readonly privateTopics: PrivateTopics
   /**
-   * The topics with history after `after` and the forgotten watermark, for a pattern
-   * subscription that resumes (see `WildcardBroker.topicsAfter`).
+   * The topics with history after `after`, the forgotten watermark and the head they were
+   * listed at, for a pattern subscription that resumes (see `WildcardBroker.topicsAfter`).
    */
-  topicsAfter(after: number): Promise<{ topics: string[]; forgotten: number }>
+  topicsAfter(after: number): Promise<TopicListing>
 }
 
 /** @internal */
@@ -122,7 +123,21 @@ export interface SubscriptionConfig {
 type Held =
   | { kind: 'message'; message: BrokerMessage; event: ServerSentEvent }
   | { kind: 'epoch'; epoch: string }
-  | { kind: 'trimmed'; epoch: string; head: number; trimmed: ReadonlyMap<string, number> }
+  | {
+      kind: 'trimmed'
+      epoch: string
+      head: number
+      trimmed: ReadonlyMap<string, number>
+      gap: CatchUpGap
+    }
+
+/** What a broadcaster's catch-up after an interruption covered (see `checkTrimmed`). @internal */
+export interface CatchUpGap {
+  /** The position it read from: every message up to it had been delivered live. */
+  readonly after: number
+  /** The forgotten watermark its topic listing saw (`0` when no pattern needed one). */
+  readonly forgotten: number
+}
 
 const State = { Setup: 0, Live: 1, Closed: 2 } as const
 type State = (typeof State)[keyof typeof State]
@@ -245,10 +260,21 @@ export class Subscription
     else if (this.#state === State.Setup) this.#hold({ kind: 'epoch', epoch })
   }
 
-  /** After a broker interruption: the history's trim points, to detect lost events. @internal */
-  checkTrimmed(epoch: string, head: number, trimmed: ReadonlyMap<string, number>): void {
-    if (this.#state === State.Live) this.#onTrimmed(epoch, head, trimmed)
-    else if (this.#state === State.Setup) this.#hold({ kind: 'trimmed', epoch, head, trimmed })
+  /**
+   * After a broker interruption: the history's trim points, to detect lost events. `gap` is
+   * where the broadcaster's catch-up started (`after`: everything up to it was delivered live)
+   * and the forgotten watermark it saw, which counts for the topics patterns reach. @internal
+   */
+  checkTrimmed(
+    epoch: string,
+    head: number,
+    trimmed: ReadonlyMap<string, number>,
+    gap: CatchUpGap,
+  ): void {
+    if (this.#state === State.Live) this.#onTrimmed(epoch, head, trimmed, gap)
+    else if (this.#state === State.Setup) {
+      this.#hold({ kind: 'trimmed', epoch, head, trimmed, gap })
+    }
   }
 
   // ---- setup ------------------------------------------------------------------------------
@@ -293,7 +319,7 @@ export class Subscription
         if (this.#state !== State.Live) break
         if (item.kind === 'message') this.#accept(item.message, item.event)
         else if (item.kind === 'epoch') this.#onEpoch(item.epoch)
-        else this.#onTrimmed(item.epoch, item.head, item.trimmed)
+        else this.#onTrimmed(item.epoch, item.head, item.trimmed, item.gap)
       }
       this.#serveReader()
     } catch (error) {
@@ -307,7 +333,7 @@ export class Subscription
    * is sent the reset event instead.
    */
   async #readMissed(): Promise<void> {
-    const { topics, forgotten } = await this.#resumeTopics()
+    const { topics, forgotten, head: listed } = await this.#resumeTopics()
     if (this.#state !== State.Setup) return
     for (;;) {
       const read = await this.#host.read(topics, this.#position, READ_PAGE)
@@ -322,39 +348,47 @@ export class Subscription
         this.#reset('expired', read.epoch, read.head)
         return
       }
+      // Past the listing's head, a topic first published since is not among `topics`: what
+      // follows it comes live (this subscription was listening before the listing was made).
+      const through = Math.min(read.through, listed)
       for (const message of read.messages) {
-        if (message.seq > this.#position) this.#backlog.push(message)
+        if (message.seq > this.#position && message.seq <= through) this.#backlog.push(message)
       }
       if (this.#backlog.size > this.#maxResume) {
         this.#backlog.clear()
         this.#reset('expired', read.epoch, read.head)
         return
       }
-      this.#position = Math.max(this.#position, read.through)
-      if (read.through >= read.head) return
+      this.#position = Math.max(this.#position, through)
+      if (through >= Math.min(read.head, listed)) return
     }
   }
 
   /**
    * What a resume reads: the topics, and for patterns the topics with history since the
-   * position that they match and the grants admit. A topic forgotten since then (expired)
-   * is not listed, so the forgotten watermark counts as trimmed: never resumed past.
+   * position that they match and the grants admit, up to the head they were listed at (no
+   * bound without patterns). A topic forgotten since then (expired) is not listed, so the
+   * forgotten watermark counts as trimmed: never resumed past.
    */
-  async #resumeTopics(): Promise<{ topics: readonly string[]; forgotten: number }> {
-    if (this.wildcards.length === 0) return { topics: this.topics, forgotten: 0 }
+  async #resumeTopics(): Promise<TopicListing> {
+    if (this.wildcards.length === 0) {
+      return { topics: [...this.topics], forgotten: 0, head: Number.POSITIVE_INFINITY }
+    }
     const found = await this.#host.topicsAfter(this.#position)
     const topics = new Set(this.topics)
     for (const topic of found.topics) {
-      if (topics.has(topic)) continue
-      const segments = topic.split('/')
-      for (const pattern of this.wildcards) {
-        if (matches(pattern, segments) && this.admits(pattern, segments)) {
-          topics.add(topic)
-          break
-        }
-      }
+      if (!topics.has(topic) && this.#reaches(topic)) topics.add(topic)
     }
-    return { topics: [...topics], forgotten: found.forgotten }
+    return { topics: [...topics], forgotten: found.forgotten, head: found.head }
+  }
+
+  /** Whether one of its patterns matches `topic`, and may bring it (see `admits`). */
+  #reaches(topic: string): boolean {
+    const segments = segmentsOf(topic)
+    for (const pattern of this.wildcards) {
+      if (matches(pattern, segments) && this.admits(pattern, segments)) return true
+    }
+    return false
   }
 
   #hold(item: Held): void {
@@ -368,9 +402,15 @@ export class Subscription
     this.#held.push(item)
   }
 
+  /** Whether the history dropped a message after `position` of a topic this subscription has. */
   #trimmedSince(trimmed: ReadonlyMap<string, number>, position: number): boolean {
     for (const topic of this.topics) {
       if ((trimmed.get(topic) ?? 0) > position) return true
+    }
+    if (this.wildcards.length === 0) return false
+    // The topics its patterns reach, among those read: only the ones trimmed past it matter.
+    for (const [topic, seq] of trimmed) {
+      if (seq > position && this.#reaches(topic)) return true
     }
     return false
   }
@@ -415,10 +455,19 @@ export class Subscription
     if (epoch !== this.#epoch) this.#reset('lost', epoch, 0)
   }
 
-  #onTrimmed(epoch: string, head: number, trimmed: ReadonlyMap<string, number>): void {
-    if (epoch === this.#epoch && this.#trimmedSince(trimmed, this.#position)) {
-      this.#reset('expired', epoch, head)
-    }
+  #onTrimmed(
+    epoch: string,
+    head: number,
+    trimmed: ReadonlyMap<string, number>,
+    gap: CatchUpGap,
+  ): void {
+    if (epoch !== this.#epoch) return
+    // Live, it was offered every message of its topics up to where the catch-up started: only
+    // what was dropped after that (or after its own position, if later) is lost to it.
+    const since = Math.max(this.#position, gap.after)
+    // A topic forgotten in the gap is in no listing: any of them may have matched a pattern.
+    const forgotten = this.wildcards.length > 0 && gap.forgotten > since
+    if (forgotten || this.#trimmedSince(trimmed, since)) this.#reset('expired', epoch, head)
   }
 
   #reset(reason: ResetReason, epoch: string, head: number): void {

@@ -14,6 +14,27 @@
 
 import type { Broker } from './broker.ts'
 
+/**
+ * What {@link WildcardBroker.topicsAfter} answers: one snapshot, taken after the listening it
+ * serves is active, so every message after `head` also reaches the sink live.
+ */
+export interface TopicListing {
+  /** The topics with a message after the position asked about, as of `head`. */
+  readonly topics: string[]
+  /**
+   * The forgotten watermark (see the module comment of `broker.ts`): a position before it may
+   * have missed a topic that is no longer listed. A broker that bounds its listing and has
+   * more topics than it lists answers `head` here, so the reader resets instead of resuming
+   * with a gap.
+   */
+  readonly forgotten: number
+  /**
+   * The head when the topics were listed. A reader reads the listed topics up to here only: a
+   * topic first published after the listing is not in it, and its messages come live.
+   */
+  readonly head: number
+}
+
 /** The optional methods a broker implements to serve pattern subscriptions. */
 export interface WildcardBroker {
   /**
@@ -25,10 +46,9 @@ export interface WildcardBroker {
   unlistenAll(): Promise<void>
   /**
    * The topics whose history holds a message after `after`, for a pattern subscription that
-   * resumes, and the forgotten watermark (see the module comment of `broker.ts`): a position
-   * before it may have missed a topic that is no longer listed.
+   * resumes or a catch-up after an outage (see {@link TopicListing}).
    */
-  topicsAfter(after: number): Promise<{ topics: string[]; forgotten: number }>
+  topicsAfter(after: number): Promise<TopicListing>
 }
 
 /** The broker's wildcard methods, when it has all of them. */
