@@ -9,7 +9,7 @@
 
 import { createClient } from 'redis'
 import { afterAll, afterEach, beforeAll, expect, test } from 'vitest'
-import { Broadcaster, isSseError, RESET_EVENT } from '../../src/index.ts'
+import { Broadcaster, type BrokerMessage, isSseError, RESET_EVENT } from '../../src/index.ts'
 import { RedisBroker } from '../../src/redis.ts'
 import { iterateEvents, type SseEvent, shortDurations } from '../../src/testing.ts'
 import { type RedisServer, startRedis } from '../helpers/redis.ts'
@@ -463,4 +463,33 @@ test('topicsAfter lists topics with history since a position, and forgets expire
   })
   expect(expired).toEqual({ topics: ['b'], forgotten: p1.seq + 2, head: p1.seq + 2 })
   expect(await command(['ZRANGE', `{${prefix}}:newest`, '0', '-1'])).toEqual(['b'])
+})
+
+test('the broker itself: a topic listened to by name and through the pattern reaches the sink once; glob characters in the prefix are literal', async () => {
+  const prefix = `glob*[${++prefixes}]`
+  const broker = new RedisBroker({ url: redis.url, prefix })
+  const publisher = new RedisBroker({ url: redis.url, prefix })
+  // Its prefix matches the first one's read as a glob: `*` and `[n]` must be taken literally.
+  const stranger = new RedisBroker({ url: redis.url, prefix: `globX${prefixes}` })
+  for (const each of [broker, publisher, stranger]) cleanup.push(() => each.close())
+  const got: BrokerMessage[] = []
+  broker.attach({ message: (message) => got.push(message), interrupted() {}, resync() {} })
+  await broker.listen('t')
+  await broker.listenAll()
+  expect(await numpat()).toBe(1)
+  const expected: number[] = []
+  for (let i = 0; i < 5; i++) {
+    await stranger.publish('t', 'stranger', 10)
+    expected.push((await publisher.publish('t', `t${i}`, 10)).seq)
+    expected.push((await publisher.publish('u', `u${i}`, 10)).seq)
+  }
+  await waitFor('every message', () => got.length, { until: (n) => n >= expected.length })
+  await broker.unlistenAll()
+  expect(await numpat()).toBe(0)
+  // By name only now: `t` still comes, `u` no longer.
+  await publisher.publish('u', 'u-after', 10)
+  expected.push((await publisher.publish('t', 't-after', 10)).seq)
+  await waitFor('t-after', () => got.at(-1)?.payload, { until: (payload) => payload === 't-after' })
+  expect(got.map((message) => message.seq)).toEqual(expected)
+  expect(got.some((message) => message.payload === 'stranger')).toBe(false)
 })
