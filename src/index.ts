@@ -28,7 +28,7 @@ export {
   type ResetReason,
   Subscription,
 } from './broadcast/subscription.ts'
-export type { WildcardBroker } from './broadcast/wildcard-broker.ts'
+export type { TopicListing, WildcardBroker } from './broadcast/wildcard-broker.ts'
 export { type Channel, type ChannelOptions, createChannel } from './channels/channel.ts'
 export {
   type AnyContract,

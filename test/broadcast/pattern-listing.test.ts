@@ -8,7 +8,7 @@
  */
 
 import { afterEach, expect, test } from 'vitest'
-import type { TopicListing, WildcardBroker } from '../../src/broadcast/wildcard-broker.ts'
+
 import {
   Broadcaster,
   type Broker,
@@ -16,6 +16,8 @@ import {
   type HistoryRead,
   MemoryBroker,
   type Position,
+  type TopicListing,
+  type WildcardBroker,
 } from '../../src/index.ts'
 import { readEvents } from '../../src/testing.ts'
 import { closeAllServers } from '../helpers/servers.ts'
