@@ -81,11 +81,14 @@ async function instance(
   return { hub, server: await hubServer(hub), errors }
 }
 
-/** Instances A and B on one prefix; options apply to B (and `history` to both). */
-async function pair(name: string, options: InstanceOptions) {
+/**
+ * Instances A and B on one prefix; `options` apply to B, and but for `url` to A too, unless
+ * `aOptions` are given.
+ */
+async function pair(name: string, options: InstanceOptions, aOptions?: InstanceOptions) {
   const prefix = `${name}-${++prefixes}`
-  const { history, historyTtl, outage } = options
-  const a = await instance(prefix, { history, historyTtl, outage })
+  const { url: _, ...shared } = options
+  const a = await instance(prefix, aOptions ?? shared)
   const b = await instance(prefix, options)
   return { a, b }
 }
@@ -333,14 +336,14 @@ test("B's connections cut while A publishes: B's pattern subscriber catches up, 
 })
 
 /** B behind a gate, with one pattern subscriber that has received `e1`. */
-async function gated(name: string, options: InstanceOptions) {
+async function gated(name: string, options: InstanceOptions, aOptions?: InstanceOptions) {
   const gate = await startTcpGate(redis.port)
   cleanup.push(() => gate.close())
-  const { a, b } = await pair(name, {
-    ...options,
-    url: `redis://127.0.0.1:${gate.port}`,
-    outage: true,
-  })
+  const { a, b } = await pair(
+    name,
+    { ...options, url: `redis://127.0.0.1:${gate.port}`, outage: true },
+    aOptions,
+  )
   const pattern = collect(b.server.stream('orders/*'))
   await b.server.live(1)
   await a.hub.publish('orders/1', 'e1')
@@ -388,18 +391,27 @@ test("B cut while a matching topic's whole history expires: B's pattern subscrib
 
 test('B cut while a matching topic is first published after others expired: caught up, no reset', async () => {
   // A topic new since the watermark rose starts trimmed there: older than anything B delivered
-  // live before the cut, so nothing was lost to its subscriber, however quiet its pattern is.
-  const { a, gate, pattern } = await gated('quiet', { historyTtl: 200 })
-  await a.hub.publish('other', 'x')
+  // live before the cut, so nothing was lost to its subscriber, however quiet its pattern is
+  // (its own position, e1, is older than the watermark). B's events expire after 200 ms, A's
+  // last a day: nothing A publishes expires during the test.
+  const { a, b, gate, pattern } = await gated('quiet', { historyTtl: 200 }, {})
+  const another = collect(b.server.stream('another'))
+  await b.server.live(2)
+  await b.hub.publish('other', 'x')
   const deadline = Date.now() + 300
-  await waitFor('e1 and x expired', () => Date.now(), { until: (now) => now > deadline })
-  // This publish forgets both (the watermark rises past e1), and B delivers it live.
+  await waitFor('x expired', () => Date.now(), { until: (now) => now > deadline })
+  // This publish forgets `other` (the watermark rises past e1); B has it before the cut (its
+  // subscriber received it), so B's gap starts after the watermark.
   await a.hub.publish('another', 'y')
+  await another.has(1, 'another')
   gate.cut()
   const id = await a.hub.publish('orders/new', 'n1')
   gate.open()
   await pattern.has(2, 'pattern')
+  await a.hub.publish('another', 'z')
+  await another.has(2, 'another')
   expect(pattern.read().slice(1)).toEqual([{ id, data: 'n1' }])
+  expect(another.data()).toEqual(['y', 'z'])
 })
 
 test('Redis stops and starts (persistence): the pattern subscriber gets everything accepted, nothing twice', async () => {
