@@ -130,12 +130,24 @@ export class Fanout implements FeedHost, SubscriptionHost {
     return this.#broker.read(topics, after, READ_PAGE)
   }
 
-  /** A live message, in order (see `LiveFeed`): to every subscriber of its topic here. */
+  /**
+   * A live message, in order (see `LiveFeed`): to every subscriber of its topic here, and to
+   * every pattern subscription that matches and admits it. While a pattern is subscribed the
+   * broker delivers every topic, most of them wanted by no one here: those are matched and
+   * dropped without being decoded.
+   */
   deliver(message: BrokerMessage): void {
     const topic = this.#topics.get(message.topic)
     const publishedAt = this.pending.take(message.payload)
     const exact = topic !== undefined && topic.subscriptions.size > 0
-    if (!exact && this.#patterns.size === 0) return
+    let reached: PatternEntry[] | undefined
+    if (this.#patterns.size > 0) {
+      const segments = segmentsOf(message.topic)
+      this.#patterns.match(segments, (entry) => {
+        if (entry.subscription.admits(entry.pattern, segments)) (reached ??= []).push(entry)
+      })
+    }
+    if (!exact && reached === undefined) return
     let event: ServerSentEvent
     try {
       event = this.#decoded.decode(message)
@@ -145,13 +157,9 @@ export class Fanout implements FeedHost, SubscriptionHost {
     }
     if (publishedAt !== undefined) publishTimes.set(event, publishedAt)
     if (exact) for (const subscription of topic.subscriptions) subscription.offer(message, event)
-    if (this.#patterns.size === 0) return
     // A subscription reached twice (a topic and a pattern, two patterns) takes the first offer:
     // the second has a position it already has.
-    const segments = segmentsOf(message.topic)
-    this.#patterns.match(segments, ({ subscription, pattern }) => {
-      if (subscription.admits(pattern, segments)) subscription.offer(message, event)
-    })
+    if (reached) for (const { subscription } of reached) subscription.offer(message, event)
   }
 
   epochChanged(epoch: string): void {

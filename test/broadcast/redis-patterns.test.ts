@@ -90,7 +90,7 @@ async function pair(name: string, options: InstanceOptions, aOptions?: InstanceO
   const { url: _, ...shared } = options
   const a = await instance(prefix, aOptions ?? shared)
   const b = await instance(prefix, options)
-  return { a, b }
+  return { a, b, prefix }
 }
 
 /**
@@ -255,7 +255,10 @@ test('a pattern and a plain subscriber of one topic on one instance: each event 
   // The last pattern subscriber leaves while A publishes: B switches back, no gap for `plain`.
   const publishingAgain = publish(30)
   await Promise.all([pattern.stop(), both.stop()])
-  await waitFor('no pattern subscribed (PUBSUB NUMPAT)', numpat, { until: (n) => n === 0 })
+  await waitFor('no pattern subscribed (PUBSUB NUMPAT)', numpat, {
+    until: (n) => n === 0,
+    interval: 20,
+  })
   await publishingAgain
   await publish(5)
   await plain.has(all.length, 'plain')
@@ -326,7 +329,10 @@ test("B's connections cut while A publishes: B's pattern subscriber catches up, 
   await a.hub.publish('orders/2/deep', 'not')
   gate.open()
   await a.hub.publish('orders/new', 'e4')
-  await waitFor('B reconnected: its pattern is subscribed again', numpat, { until: (n) => n === 1 })
+  await waitFor('B reconnected: its pattern is subscribed again', numpat, {
+    until: (n) => n === 1,
+    interval: 20,
+  })
   await a.hub.publish('orders/1', 'e5')
 
   await pattern.has(5, 'pattern')
@@ -445,7 +451,10 @@ test('Redis stops and starts (persistence): the pattern subscriber gets everythi
     await publishWhenBack(a.hub, topic, data)
     if (data !== 'not') accepted.push(data)
   }
-  await waitFor('B listens again', numpat, { until: (n) => n === 1 })
+  await waitFor('B listens again', numpat, {
+    until: (n) => n === 1,
+    interval: 20,
+  })
   await publishWhenBack(b.hub, 'orders/3', 'after 4')
   accepted.push('after 4')
 
@@ -460,21 +469,46 @@ test('topicsAfter lists topics with history since a position, and forgets expire
   const prefix = `index-${++prefixes}`
   const broker = new RedisBroker({ url: redis.url, prefix })
   cleanup.push(() => broker.close())
-  const p1 = await broker.publish('a', 'x', 10, 300)
+  const a1 = await broker.publish('a', 'x', 10)
   await broker.publish('b', 'x', 10)
-  await broker.publish('a', 'y', 10, 300)
-  expect((await broker.topicsAfter(p1.seq)).topics.sort()).toEqual(['a', 'b'])
-  const after = await broker.topicsAfter(p1.seq + 1)
-  expect(after).toEqual({ topics: ['a'], forgotten: 0, head: p1.seq + 2 })
-  // Once `a` has expired, the listing forgets it (as a publish would): gone from the index,
+  await broker.publish('a', 'y', 10)
+  expect((await broker.topicsAfter(a1.seq - 1)).topics.sort()).toEqual(['a', 'b'])
+  expect(await broker.topicsAfter(a1.seq + 1)).toEqual({
+    topics: ['a'],
+    forgotten: 0,
+    head: a1.seq + 2,
+  })
+  // Once `c` has expired, the listing forgets it (as a publish would): gone from the index,
   // and the watermark rises to its newest seq, so a resume from before it is a reset.
-  const expired = await waitFor('a forgotten', () => broker.topicsAfter(0), {
-    until: (listing) => !listing.topics.includes('a'),
-    timeout: 5000,
+  const c = await broker.publish('c', 'x', 10, 200)
+  const expired = await waitFor('c forgotten', () => broker.topicsAfter(0), {
+    until: (listing) => !listing.topics.includes('c'),
     interval: 50,
   })
-  expect(expired).toEqual({ topics: ['b'], forgotten: p1.seq + 2, head: p1.seq + 2 })
-  expect(await command(['ZRANGE', `{${prefix}}:newest`, '0', '-1'])).toEqual(['b'])
+  expect(expired).toEqual({ topics: ['b', 'a'], forgotten: c.seq, head: c.seq })
+  expect(await command(['ZRANGE', `{${prefix}}:newest`, '0', '-1'])).toEqual(['b', 'a'])
+})
+
+test('more than 10 000 topics changed since a position: the listing says so, and a resume through a pattern is a reset', async () => {
+  const { a, b, prefix } = await pair('bounded', {})
+  const first = collect(a.server.stream('orders/*'))
+  await a.server.live(1)
+  await a.hub.publish('orders/1', 'seen')
+  const [seen] = await first.has(1, 'first connection')
+  await first.stop()
+  // 10 001 topics published since then, as the publish script records them (seq and index).
+  await command([
+    'EVAL',
+    "for i = 1, 10001 do redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[1]), 'f/' .. i) end",
+    '2',
+    `{${prefix}}:seq`,
+    `{${prefix}}:newest`,
+  ])
+  const resumed = collect(b.server.stream('orders/*'), seen!.id)
+  await b.server.live(1)
+  const [reset] = await resumed.has(1, 'resumed')
+  expect(reset!.event).toBe(RESET_EVENT)
+  expect(JSON.parse(reset!.data)).toEqual({ reason: 'expired', topics: ['orders/*'] })
 })
 
 test('the broker itself: a topic listened to by name and through the pattern reaches the sink once; glob characters in the prefix are literal', async () => {
