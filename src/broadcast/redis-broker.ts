@@ -23,9 +23,9 @@
  *
  * Expiry (the `ttl` of `Broker.publish`). The scripts forget a topic whose whole history has
  * expired (its score in `topics` is past): its stream, `trim` and `last` fields and its members
- * of `topics` and `newest` go, and `forgotten` rises to its newest seq. The publish script also forgets up to 100 other
- * expired topics, so the set, the hashes and the streams stay bounded by the topics published
- * within the ttl. A topic not in `topics` (never published, or forgotten) reads as trimmed up
+ * of `topics` and `newest` go, and `forgotten` rises to its newest seq. The publish script (and
+ * the listing of `topicsAfter`) also forgets up to 100 other expired topics, so the sets, the
+ * hashes and the streams stay bounded by the topics published within the ttl. A topic not in `topics` (never published, or forgotten) reads as trimmed up
  * to `forgotten`, and one published again starts trimmed there: a resume from before anything
  * that expired is a reset, never a silent gap. Redis's own expiry of a stream key is only a
  * backstop for topics no script touches again; it fires a second after the scripts would forget
@@ -300,6 +300,10 @@ function brokerError(message: string, cause?: unknown): SseError {
  * - Subscribers stay connected through an outage; when Redis is back the broker re-listens and
  *   every process catches up from the history. If Redis lost its data meanwhile (no
  *   persistence), subscribers receive the reset event, then everything published since.
+ * - Serves subscriptions to topic patterns (`orders/*`): while an instance has one, it
+ *   receives every message of the prefix (`PSUBSCRIBE`) and matches it itself; a client that
+ *   resumes through a pattern, on any instance, gets the missed events of the matching topics
+ *   (docs/authorization.md).
  * - Needs Redis 5 or later and the `redis` package (an optional peer dependency). Use
  *   `maxmemory-policy noeviction` (or a `volatile-*` policy): evicted keys would cut the
  *   history short.
