@@ -107,9 +107,20 @@ const scenarios = new Set(
     ),
 )
 for (const s of scenarios) {
-  if (!['stream', 'idle', 'broadcast', 'contracts', 'client'].includes(s)) {
+  if (!['stream', 'idle', 'broadcast', 'contracts', 'client', 'patterns'].includes(s)) {
     throw new Error(`--scenario: unknown "${s}"`)
   }
+}
+// `--scenario patterns` (bench/patterns.ts): topic-pattern matching, in one process, on its own.
+if (scenarios.has('patterns')) {
+  if (scenarios.size > 1) throw new Error('--scenario: run "patterns" on its own')
+  const args = [sibling(import.meta.url, './patterns.ts'), ...(flags.quick ? ['--quick'] : [])]
+  const result = spawnSync(
+    process.execPath,
+    ['--import', sibling(import.meta.url, './lib/ts-register.mjs'), ...args],
+    { stdio: 'inherit' },
+  )
+  process.exit(result.status ?? 1)
 }
 // `--scenario client` (bench/client.ts) measures clients, not servers: it runs on its own,
 // prints its table and stops, outside the server scenarios' results and docs.

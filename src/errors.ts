@@ -32,6 +32,10 @@
  *   `maxConnections` joined connections.
  * - `ERR_SSE_CONNECTION` — the client (`oven-sse/client`) could not reach the server, or lost
  *   the connection, or its `headers`/`body` function failed.
+ * - `ERR_SSE_UNAUTHORIZED` — a Broadcaster's `authorize` hook refused with 401 (no valid
+ *   credentials): a transport answers `401` before the head.
+ * - `ERR_SSE_FORBIDDEN` — a Broadcaster's `authorize` hook refused with 403, or granted none of
+ *   the requested topics: a transport answers `403` before the head.
  */
 export type SseErrorCode =
   | 'ERR_SSE_INVALID_FIELD'
@@ -50,6 +54,8 @@ export type SseErrorCode =
   | 'ERR_SSE_RUN_ABANDONED'
   | 'ERR_SSE_PRESENCE_FULL'
   | 'ERR_SSE_CONNECTION'
+  | 'ERR_SSE_UNAUTHORIZED'
+  | 'ERR_SSE_FORBIDDEN'
 
 // A registered symbol, so two installed copies of Oven recognise each other's errors.
 const brand = Symbol.for('oven-sse.SseError')

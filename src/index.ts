@@ -9,6 +9,7 @@
  * @module
  */
 
+export type { Authorization, AuthorizeHook } from './broadcast/authorize.ts'
 export {
   Broadcaster,
   type BroadcasterOptions,
@@ -27,6 +28,7 @@ export {
   type ResetReason,
   Subscription,
 } from './broadcast/subscription.ts'
+export type { TopicListing, WildcardBroker } from './broadcast/wildcard-broker.ts'
 export { type Channel, type ChannelOptions, createChannel } from './channels/channel.ts'
 export { MemoryPresenceStore } from './cluster/memory-presence-store.ts'
 export {

@@ -15,15 +15,28 @@ import { now, streamEvent } from '../diagnostics/channels.ts'
 import type { Serializer } from '../encoder/encode.ts'
 import { checkOptionNames, describe, invalidOption, SseError } from '../errors.ts'
 import { allowsShortDurations, checkDelay, type DurationRule } from '../util/delay.ts'
+import {
+  type AuthorizeHook,
+  type Narrowed,
+  narrow,
+  PrivateTopics,
+  requestedAsIs,
+  runHook,
+} from './authorize.ts'
 import type { Broker } from './broker.ts'
 import { formatEventId, type Position } from './event-id.ts'
 import { Fanout } from './fanout.ts'
 import { MemoryBroker } from './memory-broker.ts'
 import { type BroadcastItem, toPayload } from './payload.ts'
 import { type BroadcastFilter, type OverflowPolicy, Subscription } from './subscription.ts'
+import { isPattern, type Pattern, parsePattern } from './topic-pattern.ts'
 
-/** Options of {@link Broadcaster}; `C` is the bound contract, if any. */
-export interface BroadcasterOptions<C extends AnyContract | undefined = undefined> {
+/**
+ * Options of {@link Broadcaster}; `C` is the bound contract, if any; `Req` the request the
+ * `authorize` hook receives (`ctx.request`: an `IncomingMessage` on Node, the framework's
+ * request in an adapter, a web `Request` on the web path).
+ */
+export interface BroadcasterOptions<C extends AnyContract | undefined = undefined, Req = unknown> {
   /**
    * A contract (`defineContract`) for every event published: `publish` is type-checked
    * against it, and each item is checked before it is published (its data validated by its
@@ -91,6 +104,30 @@ export interface BroadcasterOptions<C extends AnyContract | undefined = undefine
    * @defaultValue logs with `console.error`
    */
   onError?: ((error: unknown) => void) | undefined
+  /**
+   * Decides, per request, which of the requested topics a client may subscribe to, before
+   * anything is sent: `true`, `false`, grants (topics and patterns, `{ grant, params }`) or
+   * `{ refuse: 401 | 403 }` (see {@link Authorization}). With it, subscribe through
+   * {@link Broadcaster.subscribeAuthorized}; `subscribe` throws. A refusal ends the stream
+   * before its head: the client gets `401` or `403`. A hook that throws is an error (your
+   * framework's 500), never a refusal. docs/authorization.md.
+   * @defaultValue none: every subscription gets what it asks for
+   */
+  authorize?: AuthorizeHook<Req> | undefined
+  /**
+   * How long (ms) `authorize` may take before the subscription fails with `ERR_SSE_TIMEOUT`
+   * (an error: your framework's 500). A whole number of ms, at least 1.
+   * @defaultValue `10000`
+   */
+  authorizeTimeout?: number | undefined
+  /**
+   * Topics (patterns: `user/*\/**`) only explicitly granted subscribers receive: a topic
+   * matching one is reached only by grants and requested patterns with literal segments
+   * wherever the declaration has a segment before its trailing `**` (so `user/42/**` reaches
+   * `user/42/inbox`; `user/*\/inbox`, `**` do not). See docs/authorization.md.
+   * @defaultValue none
+   */
+  privateTopics?: readonly string[] | undefined
 }
 
 /** Options of {@link Broadcaster.subscribe}. */
@@ -104,7 +141,10 @@ export interface SubscribeOptions {
   signal?: AbortSignal | undefined
   /** Sends an event to this subscriber only when it returns `true`. */
   filter?: BroadcastFilter | undefined
-  /** Ignored: accepted so that a stream context can be passed as the options. */
+  /**
+   * The request, for the `authorize` hook of {@link Broadcaster.subscribeAuthorized}: pass the
+   * stream context (`ctx`) as the options and this is `ctx.request`. Ignored by `subscribe`.
+   */
   request?: unknown
 }
 
@@ -138,6 +178,9 @@ const OPTIONS = [
   'serialize',
   'onError',
   'contract',
+  'authorize',
+  'authorizeTimeout',
+  'privateTopics',
 ]
 const SUBSCRIBE_OPTIONS = ['lastEventId', 'signal', 'filter', 'request']
 const MAX_TOPIC_LENGTH = 512
@@ -174,6 +217,29 @@ function checkTopic(topic: unknown, where: string): string {
     )
   }
   return topic
+}
+
+/** A published topic: any topic, without the characters reserved for patterns. */
+function checkPublishedTopic(topic: unknown): string {
+  const checked = checkTopic(topic, 'publish()')
+  if (isPattern(checked)) {
+    throw new SseError(
+      'ERR_SSE_INVALID_OPTION',
+      'Invalid topic in publish(): expected a topic without "*", "{" or "}" (reserved for ' +
+        `patterns), received ${describe(checked)}.`,
+    )
+  }
+  return checked
+}
+
+function checkPrivateTopics(value: unknown): PrivateTopics {
+  if (value === undefined) return new PrivateTopics([])
+  if (!Array.isArray(value)) invalidOption('privateTopics', 'an array of topic patterns', value)
+  return new PrivateTopics(
+    value.map((text: unknown) =>
+      parsePattern(checkTopic(text, 'privateTopics'), 'privateTopics', false),
+    ),
+  )
 }
 
 function checkBroker(broker: unknown): Broker {
@@ -228,7 +294,7 @@ export type PublishItem<C extends AnyContract | undefined> = [C] extends [AnyCon
  * With a `contract`, `publish` takes only the contract's events (see
  * {@link BroadcasterOptions.contract}): `new Broadcaster({ contract: jobEvents })`.
  */
-export class Broadcaster<C extends AnyContract | undefined = undefined> {
+export class Broadcaster<C extends AnyContract | undefined = undefined, Req = unknown> {
   /** The bound contract, and the order keeper of its (possibly async) checks. */
   readonly #contract: { contract: AnyContract; inOrder: InOrder } | undefined
   readonly #broker: Broker
@@ -240,13 +306,15 @@ export class Broadcaster<C extends AnyContract | undefined = undefined> {
   readonly #overflow: OverflowPolicy
   readonly #serialize: Serializer | undefined
   readonly #fanout: Fanout
+  readonly #authorize: AuthorizeHook<Req> | undefined
+  readonly #authorizeTimeout: number
   #closed = false
 
   /**
    * @param options - see {@link BroadcasterOptions}.
    * @throws {@link SseError} `ERR_SSE_INVALID_OPTION` for an unknown or invalid option.
    */
-  constructor(options: BroadcasterOptions<C> = {}) {
+  constructor(options: BroadcasterOptions<C, Req> = {}) {
     checkOptionNames('Broadcaster', options, OPTIONS)
     this.#contract =
       options.contract === undefined
@@ -275,7 +343,13 @@ export class Broadcaster<C extends AnyContract | undefined = undefined> {
     }
     const onError =
       options.onError ?? ((error) => console.error('[oven-sse] broadcaster error:', error))
-    this.#fanout = new Fanout(this.#broker, onError, this)
+    if (options.authorize !== undefined && typeof options.authorize !== 'function') {
+      invalidOption('authorize', 'a function (request, topics) => grants', options.authorize)
+    }
+    this.#authorize = options.authorize
+    this.#authorizeTimeout = checkCount('authorizeTimeout', options.authorizeTimeout, 10_000, 1)
+    const privateTopics = checkPrivateTopics(options.privateTopics)
+    this.#fanout = new Fanout(this.#broker, onError, this, privateTopics)
     this.#broker.attach(this.#fanout.feed)
   }
 
@@ -316,7 +390,7 @@ export class Broadcaster<C extends AnyContract | undefined = undefined> {
     //  8. `Pump.#flush` hands it to the transport's `Sink.write`: `res.write` on Node
     //     (transports/node.ts), a chunk enqueued on the body's stream on the web path.
     try {
-      checkTopic(topic, 'publish()')
+      checkPublishedTopic(topic)
       const bound = this.#contract
       if (bound !== undefined) {
         // Checked (maybe by an async schema) first, published in call order: data as JSON text.
@@ -372,10 +446,65 @@ export class Broadcaster<C extends AnyContract | undefined = undefined> {
    * ```
    */
   subscribe(topics: string | readonly string[], options: SubscribeOptions = {}): Subscription {
+    if (this.#authorize) {
+      throw new SseError(
+        'ERR_SSE_INVALID_OPTION',
+        'This Broadcaster has an authorize hook: subscribe with ' +
+          '`await hub.subscribeAuthorized(topics, ctx)`, so that every subscription is authorized.',
+      )
+    }
+    const requested = this.#requested(topics, options)
+    return this.#open(requestedAsIs(requested), options)
+  }
+
+  /**
+   * Subscribes to what the `authorize` hook grants of `topics`, for `options.request` (pass the
+   * stream context, `ctx`). Runs before anything is sent, so a content function
+   * `(ctx) => hub.subscribeAuthorized(topics, ctx)` answers a refusal with `401` or `403`
+   * through the transport (on the web path, through an adapter or `openEventSourceResponse`).
+   * Without a hook, the same as {@link Broadcaster.subscribe}.
+   *
+   * @param topics - topics and patterns (`orders/*`, `news/**`); see docs/authorization.md.
+   * @param options - as {@link Broadcaster.subscribe}; `request` is what `authorize` receives.
+   * @returns the subscription, with the requested topics narrowed to the granted ones.
+   * @throws {@link SseError} as `subscribe` does, at once; rejects with `ERR_SSE_UNAUTHORIZED` /
+   *   `ERR_SSE_FORBIDDEN` for a refusal (or nothing granted), `ERR_SSE_TIMEOUT` past
+   *   `authorizeTimeout`, or what the hook threw.
+   *
+   * @example
+   * ```ts
+   * const hub = new Broadcaster<undefined, IncomingMessage>({
+   *   authorize: (req, topics) => (req.headers.authorization === 'Bearer ok' ? true : { refuse: 401 }),
+   * })
+   * sendEventStream(req, res, (ctx) => hub.subscribeAuthorized(['news'], ctx))
+   * ```
+   */
+  async subscribeAuthorized(
+    topics: string | readonly string[],
+    options: SubscribeOptions = {},
+  ): Promise<Subscription> {
+    const requested = this.#requested(topics, options)
+    const hook = this.#authorize
+    if (!hook) return this.#open(requestedAsIs(requested), options)
+    const answer = await runHook(
+      hook,
+      options.request as Req,
+      requested.map((pattern) => pattern.source),
+      this.#authorizeTimeout,
+    )
+    return this.#open(
+      narrow(answer, requested, this.#fanout.privateTopics, this.#maxTopics),
+      options,
+    )
+  }
+
+  /** The checked, parsed topics and patterns of a subscription, and its checked options. */
+  #requested(topics: unknown, options: SubscribeOptions): Pattern[] {
     const list = typeof topics === 'string' ? [topics] : topics
     if (!Array.isArray(list) || list.length === 0) {
       invalidOption('topics', 'a topic or a non-empty array of topics', topics)
     }
+    // Before anything else, parsing included: topics often come from the request.
     if (list.length > this.#maxTopics) {
       throw new SseError(
         'ERR_SSE_INVALID_OPTION',
@@ -383,28 +512,49 @@ export class Broadcaster<C extends AnyContract | undefined = undefined> {
           `(the Broadcaster's maxTopics option), received ${list.length}.`,
       )
     }
-    const unique = [...new Set(list.map((topic) => checkTopic(topic, 'subscribe()')))]
+    const unique = [...new Set(list.map((topic: unknown) => checkTopic(topic, 'subscribe()')))]
+    const requested = unique.map((topic) => parsePattern(topic, 'subscribe()', false))
+    if (requested.some((pattern) => pattern.wild) && !this.#fanout.servesPatterns) {
+      throw new SseError(
+        'ERR_SSE_INVALID_OPTION',
+        'Invalid option "topics": a pattern needs a broker that can listen to every topic ' +
+          '(listenAll, unlistenAll, topicsAfter: MemoryBroker and RedisBroker have them), received one ' +
+          `without, and the pattern ${JSON.stringify(requested.find((p) => p.wild)!.source)}.`,
+      )
+    }
     checkOptionNames('subscribe()', options, SUBSCRIBE_OPTIONS)
-    const { lastEventId, signal, filter } = options
+    const { lastEventId, filter } = options
     if (lastEventId !== undefined && typeof lastEventId !== 'string') {
       invalidOption('lastEventId', 'a string', lastEventId)
     }
     if (filter !== undefined && typeof filter !== 'function') {
       invalidOption('filter', 'a function (event, topic) => boolean', filter)
     }
+    this.#checkOpen()
+    return requested
+  }
+
+  #checkOpen(): void {
     if (this.#closed) {
       throw new SseError('ERR_SSE_BROKER', 'Broadcaster is closed; cannot subscribe.')
     }
-    const subscription = new Subscription(this.#fanout, {
-      topics: unique,
+  }
+
+  /** The subscription to what was granted. */
+  #open(narrowed: Narrowed, options: SubscribeOptions): Subscription {
+    // Closed while the hook ran: as if closed before.
+    this.#checkOpen()
+    return new Subscription(this.#fanout, {
+      topics: narrowed.topics,
+      patterns: narrowed.patterns,
+      grants: narrowed.grants,
       capacity: this.#capacity,
       maxResume: this.#maxResume,
       overflow: this.#overflow,
-      filter,
-      lastEventId,
-      signal,
+      filter: options.filter,
+      lastEventId: options.lastEventId,
+      signal: options.signal,
     })
-    return subscription
   }
 
   /**

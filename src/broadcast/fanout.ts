@@ -14,15 +14,25 @@
 import { publishTimes } from '../diagnostics/channels.ts'
 import type { ServerSentEvent } from '../encoder/encode.ts'
 import { scheduleAfterBurst } from '../stream/schedule.ts'
+import { type PrivateTopics, segmentsOf } from './authorize.ts'
 import { type Broker, type BrokerMessage, type HistoryRead, READ_PAGE } from './broker.ts'
 import { DecodedEvents } from './decoded-events.ts'
 import { type FeedHost, LiveFeed } from './live-feed.ts'
+import { PatternTrie } from './pattern-trie.ts'
 import { PendingPublishes } from './pending-publishes.ts'
-import type { MutableStats, Subscription, SubscriptionHost } from './subscription.ts'
+import type { CatchUpGap, MutableStats, Subscription, SubscriptionHost } from './subscription.ts'
+import type { Pattern } from './topic-pattern.ts'
+import { type TopicListing, type WildcardBroker, wildcardOf } from './wildcard-broker.ts'
 
 interface Topic {
   readonly subscriptions: Set<Subscription>
   listening: Promise<void>
+}
+
+/** One requested pattern of one subscription, as the pattern trie holds it. */
+interface PatternEntry {
+  readonly subscription: Subscription
+  readonly pattern: Pattern
 }
 
 /** A broadcaster's topics and subscriptions on this process; see the module comment. */
@@ -43,6 +53,13 @@ export class Fanout implements FeedHost, SubscriptionHost {
   readonly #topics = new Map<string, Topic>()
   readonly #subscriptions = new Set<Subscription>()
   readonly #decoded = new DecodedEvents()
+  /** Subscriptions to patterns, by pattern: a message finds its matches without a scan. */
+  readonly #patterns = new PatternTrie<PatternEntry>()
+  readonly #entries = new Map<Subscription, PatternEntry[]>()
+  readonly #wildcard: WildcardBroker | undefined
+  /** Resolves once the broker delivers every topic; set while a pattern subscription is open. */
+  #listeningAll: Promise<void> | undefined
+  readonly privateTopics: PrivateTopics
   #toWake: Subscription[] = []
   #toDrop: Array<() => void> = []
   #closed = false
@@ -50,8 +67,15 @@ export class Fanout implements FeedHost, SubscriptionHost {
   /**
    * @param owner - the broadcaster, as diagnostics messages name it.
    */
-  constructor(broker: Broker, onError: (error: unknown) => void, owner: object) {
+  constructor(
+    broker: Broker,
+    onError: (error: unknown) => void,
+    owner: object,
+    privateTopics: PrivateTopics,
+  ) {
     this.#broker = broker
+    this.#wildcard = wildcardOf(broker)
+    this.privateTopics = privateTopics
     this.#onError = onError
     this.feed = new LiveFeed(this, owner)
   }
@@ -60,6 +84,11 @@ export class Fanout implements FeedHost, SubscriptionHost {
   subscriberCount(topic?: string): number {
     if (topic === undefined) return this.#subscriptions.size
     return this.#topics.get(topic)?.subscriptions.size ?? 0
+  }
+
+  /** Whether the broker can serve pattern subscriptions (see wildcard-broker.ts). */
+  get servesPatterns(): boolean {
+    return this.#wildcard !== undefined
   }
 
   /** How many topics have a subscriber on this process. */
@@ -76,19 +105,49 @@ export class Fanout implements FeedHost, SubscriptionHost {
 
   // ---- the live feed's host ------------------------------------------------------------------
 
-  topics(): string[] {
-    return [...this.#topics.keys()]
+  /**
+   * The topics listened to here and, while patterns are subscribed, the topics with history
+   * since `after` that some pattern matches: a catch-up after an outage reads both.
+   */
+  async catchUpTopics(after: number): Promise<TopicListing> {
+    const topics = new Set(this.#topics.keys())
+    if (this.#patterns.size === 0) {
+      return { topics: [...topics], forgotten: 0, head: Number.POSITIVE_INFINITY }
+    }
+    const listing = await this.#wildcard!.topicsAfter(after)
+    for (const topic of listing.topics) {
+      if (topics.has(topic)) continue
+      let matched = false
+      this.#patterns.match(segmentsOf(topic), () => {
+        matched = true
+      })
+      if (matched) topics.add(topic)
+    }
+    return { topics: [...topics], forgotten: listing.forgotten, head: listing.head }
   }
 
   readCatchUp(topics: readonly string[], after: number): Promise<HistoryRead> {
     return this.#broker.read(topics, after, READ_PAGE)
   }
 
-  /** A live message, in order (see `LiveFeed`): to every subscriber of its topic here. */
+  /**
+   * A live message, in order (see `LiveFeed`): to every subscriber of its topic here, and to
+   * every pattern subscription that matches and admits it. While a pattern is subscribed the
+   * broker delivers every topic, most of them wanted by no one here: those are matched and
+   * dropped without being decoded.
+   */
   deliver(message: BrokerMessage): void {
     const topic = this.#topics.get(message.topic)
     const publishedAt = this.pending.take(message.payload)
-    if (!topic || topic.subscriptions.size === 0) return
+    const exact = topic !== undefined && topic.subscriptions.size > 0
+    let reached: PatternEntry[] | undefined
+    if (this.#patterns.size > 0) {
+      const segments = segmentsOf(message.topic)
+      this.#patterns.match(segments, (entry) => {
+        if (entry.subscription.admits(entry.pattern, segments)) (reached ??= []).push(entry)
+      })
+    }
+    if (!exact && reached === undefined) return
     let event: ServerSentEvent
     try {
       event = this.#decoded.decode(message)
@@ -97,16 +156,19 @@ export class Fanout implements FeedHost, SubscriptionHost {
       return
     }
     if (publishedAt !== undefined) publishTimes.set(event, publishedAt)
-    for (const subscription of topic.subscriptions) subscription.offer(message, event)
+    if (exact) for (const subscription of topic.subscriptions) subscription.offer(message, event)
+    // A subscription reached twice (a topic and a pattern, two patterns) takes the first offer:
+    // the second has a position it already has.
+    if (reached) for (const { subscription } of reached) subscription.offer(message, event)
   }
 
   epochChanged(epoch: string): void {
     for (const subscription of this.#subscriptions) subscription.epochChanged(epoch)
   }
 
-  checkTrimmed(read: HistoryRead): void {
+  checkTrimmed(read: HistoryRead, gap: CatchUpGap): void {
     for (const subscription of this.#subscriptions) {
-      subscription.checkTrimmed(read.epoch, read.head, read.trimmed)
+      subscription.checkTrimmed(read.epoch, read.head, read.trimmed, gap)
     }
   }
 
@@ -137,11 +199,43 @@ export class Fanout implements FeedHost, SubscriptionHost {
       topic.subscriptions.add(subscription)
       waits.push(topic.listening)
     }
+    if (subscription.wildcards.length > 0) waits.push(this.#joinPatterns(subscription))
     return Promise.all(waits).then(() => undefined)
+  }
+
+  #joinPatterns(subscription: Subscription): Promise<void> {
+    const wildcard = this.#wildcard!
+    const entries = subscription.wildcards.map((pattern) => ({ subscription, pattern }))
+    this.#entries.set(subscription, entries)
+    for (const entry of entries) this.#patterns.add(entry.pattern, entry)
+    if (!this.#listeningAll) {
+      const listening = wildcard.listenAll()
+      this.#listeningAll = listening
+      // A failed listen is retried by the next pattern subscriber.
+      listening.catch(() => {
+        if (this.#listeningAll === listening) this.#listeningAll = undefined
+      })
+    }
+    return this.#listeningAll
+  }
+
+  #leavePatterns(subscription: Subscription): void {
+    const entries = this.#entries.get(subscription)
+    if (!entries) return
+    this.#entries.delete(subscription)
+    for (const entry of entries) this.#patterns.delete(entry.pattern, entry)
+    if (this.#entries.size > 0 || !this.#listeningAll) return
+    this.#listeningAll = undefined
+    if (!this.#closed) this.#wildcard!.unlistenAll().catch((error: unknown) => this.report(error))
+  }
+
+  topicsAfter(after: number): Promise<TopicListing> {
+    return this.#wildcard!.topicsAfter(after)
   }
 
   leave(subscription: Subscription): void {
     if (!this.#subscriptions.delete(subscription)) return
+    this.#leavePatterns(subscription)
     for (const name of subscription.topics) {
       const topic = this.#topics.get(name)
       if (!topic) continue

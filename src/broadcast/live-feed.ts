@@ -35,14 +35,21 @@ import { brokerState } from '../diagnostics/channels.ts'
 import { unref } from '../util/delay.ts'
 import { Deque } from '../util/deque.ts'
 import type { BrokerMessage, BrokerSink, HistoryRead } from './broker.ts'
+import type { CatchUpGap } from './subscription.ts'
+import type { TopicListing } from './wildcard-broker.ts'
 
 /** A state of the {@link LiveFeed}; see the module comment. */
 export type FeedState = 'live' | 'interrupted' | 'catching-up'
 
 /** What the feed needs from its broadcaster. */
 export interface FeedHost {
-  /** The topics listened to now: what a catch-up reads. */
-  topics(): string[]
+  /**
+   * What a catch-up from `after` reads: the topics listened to now and, while patterns are
+   * subscribed, the topics with history since `after` that they match, with the listing's
+   * forgotten watermark and head (see `TopicListing`). Without patterns: `forgotten` 0, `head`
+   * unbounded.
+   */
+  catchUpTopics(after: number): Promise<TopicListing>
   /** One page of the broker's history (see `Broker.read`), for a catch-up. */
   readCatchUp(topics: readonly string[], after: number): Promise<HistoryRead>
   /** Hands a message to the subscribers of its topic. */
@@ -50,7 +57,7 @@ export interface FeedHost {
   /** The broker's history was replaced: tells every subscriber. */
   epochChanged(epoch: string): void
   /** After an interruption: tells every subscriber what the history has dropped. */
-  checkTrimmed(read: HistoryRead): void
+  checkTrimmed(read: HistoryRead, gap: CatchUpGap): void
   /** Reports an error that belongs to no caller. */
   report(error: unknown): void
 }
@@ -232,33 +239,50 @@ export class LiveFeed implements BrokerSink {
     this.#release()
   }
 
-  /** Reads and delivers the history after the last delivered position, page by page. */
+  /**
+   * Reads and delivers the history after the last delivered position, page by page, up to the
+   * head of the topic listing (a topic first published after it is not listed: its messages are
+   * among those held, since listening was active before the listing was made).
+   */
   async #readGap(): Promise<void> {
-    const topics = this.#host.topics()
-    let read = await this.#host.readCatchUp(topics, this.#position)
+    let after = this.#position
+    let listing = await this.#host.catchUpTopics(after)
+    if (this.#closed) return
+    let read = await this.#host.readCatchUp(listing.topics, after)
     if (this.#closed) return
     if (this.#epoch !== undefined && read.epoch !== this.#epoch) {
       // A new history: all of it is new to this process.
-      if (this.#position !== 0) read = await this.#host.readCatchUp(topics, 0)
-      if (this.#closed) return
+      if (after !== 0) {
+        after = 0
+        listing = await this.#host.catchUpTopics(0)
+        if (this.#closed) return
+        read = await this.#host.readCatchUp(listing.topics, 0)
+        if (this.#closed) return
+      }
       this.#epoch = read.epoch
       this.#position = 0
       this.#host.epochChanged(read.epoch)
     }
     this.#epoch = read.epoch
-    this.#host.checkTrimmed(read)
+    this.#host.checkTrimmed(read, { after, forgotten: listing.forgotten })
+    let end: number
     for (;;) {
-      for (const message of read.messages) this.#accept(message)
-      if (read.through >= read.head) break
-      if (read.through > this.#position) this.#position = read.through
-      read = await this.#host.readCatchUp(topics, this.#position)
+      end = Math.min(read.head, listing.head)
+      const through = Math.min(read.through, end)
+      for (const message of read.messages) {
+        if (message.seq > through) break
+        this.#accept(message)
+      }
+      if (through >= end) break
+      if (through > this.#position) this.#position = through
+      read = await this.#host.readCatchUp(listing.topics, this.#position)
       if (this.#closed) return
       if (read.epoch !== this.#epoch) {
         this.#again = true
         return
       }
     }
-    if (read.head > this.#position) this.#position = read.head
+    if (end > this.#position) this.#position = end
   }
 
   #backoff(): Promise<void> {

@@ -16,6 +16,7 @@ import {
   pageShare,
 } from './broker.ts'
 import { newEpoch, type Position } from './event-id.ts'
+import type { TopicListing, WildcardBroker } from './wildcard-broker.ts'
 
 /** A message as the history keeps it: with the moment it expires. */
 interface StoredMessage extends BrokerMessage {
@@ -66,11 +67,13 @@ const SWEEP_GRANULARITY = 1000
  * const hub = new Broadcaster({ broker: new MemoryBroker(), history: 500 })
  * ```
  */
-export class MemoryBroker implements Broker {
+export class MemoryBroker implements Broker, WildcardBroker {
   readonly #epoch = newEpoch()
   /** Ordered by last publish: the front expires first (every publish of a hub has one ttl). */
   readonly #histories = new Map<string, TopicHistory>()
   readonly #listening = new Set<string>()
+  /** Whether every topic is delivered (a pattern subscription is open): see `listenAll`. */
+  #listeningAll = false
   #seq = 0
   /** The highest last `seq` of any forgotten topic: see the module comment of `broker.ts`. */
   #forgotten = 0
@@ -114,7 +117,7 @@ export class MemoryBroker implements Broker {
     entry.expires = expires
     while (entry.messages.size > history) entry.trimmed = entry.messages.shift()!.seq
     if (ttl > 0 && this.#timer === undefined) this.#schedule(now)
-    if (this.#listening.has(topic)) this.#sink?.message(message)
+    if (this.#listeningAll || this.#listening.has(topic)) this.#sink?.message(message)
     return Promise.resolve({ epoch: this.#epoch, seq })
   }
 
@@ -126,6 +129,31 @@ export class MemoryBroker implements Broker {
   unlisten(topic: string): Promise<void> {
     this.#listening.delete(topic)
     return Promise.resolve()
+  }
+
+  listenAll(): Promise<void> {
+    this.#listeningAll = true
+    return Promise.resolve()
+  }
+
+  unlistenAll(): Promise<void> {
+    this.#listeningAll = false
+    return Promise.resolve()
+  }
+
+  /**
+   * One pass over the topics with history: paid once per resuming pattern subscription. A topic
+   * whose whole history has expired is forgotten on the way (raising the watermark): left out
+   * silently, a resume before its last message would skip it.
+   */
+  topicsAfter(after: number): Promise<TopicListing> {
+    const now = performance.now()
+    const topics: string[] = []
+    for (const [topic, entry] of this.#histories) {
+      if (entry.expires <= now) this.#forget(topic, entry)
+      else if (entry.last > after) topics.push(topic)
+    }
+    return Promise.resolve({ topics, forgotten: this.#forgotten, head: this.#seq })
   }
 
   read(topics: readonly string[], after: number, limit: number): Promise<HistoryRead> {
@@ -161,6 +189,7 @@ export class MemoryBroker implements Broker {
     clearTimeout(this.#timer)
     this.#timer = undefined
     this.#listening.clear()
+    this.#listeningAll = false
     this.#histories.clear()
     return Promise.resolve()
   }

@@ -14,16 +14,18 @@
  * - `{oven}:topics` — a sorted set: the topics with a time bound, scored by when their whole
  *   history expires; `{oven}:last` — a hash: per such topic, its newest seq.
  * - `{oven}:forgotten` — the watermark: the highest newest seq of any forgotten topic.
+ * - `{oven}:newest` — a sorted set: every topic with a message, scored by its newest seq, for
+ *   pattern subscriptions (`topicsAfter`: the topics with history since a position).
  * - channel `{oven}:t:<topic>` — live messages, `<epoch> <seq> <payload>`.
  *
  * Publishing is one Lua script (epoch, INCR, XADD with trim, PUBLISH): atomic, so any snapshot
  * of the history holds every message up to the head, and live delivery follows the same order.
  *
- * Expiry (the `ttl` of `Broker.publish`). Both scripts forget a topic whose whole history has
- * expired (its score in `topics` is past): its stream, `trim` and `last` fields and set member
- * go, and `forgotten` rises to its newest seq. The publish script also forgets up to 100 other
- * expired topics, so the set, the hashes and the streams stay bounded by the topics published
- * within the ttl. A topic not in `topics` (never published, or forgotten) reads as trimmed up
+ * Expiry (the `ttl` of `Broker.publish`). The scripts forget a topic whose whole history has
+ * expired (its score in `topics` is past): its stream, `trim` and `last` fields and its members
+ * of `topics` and `newest` go, and `forgotten` rises to its newest seq. The publish script (and
+ * the listing of `topicsAfter`) also forgets up to 100 other expired topics, so the sets, the
+ * hashes and the streams stay bounded by the topics published within the ttl. A topic not in `topics` (never published, or forgotten) reads as trimmed up
  * to `forgotten`, and one published again starts trimmed there: a resume from before anything
  * that expired is a reset, never a silent gap. Redis's own expiry of a stream key is only a
  * backstop for topics no script touches again; it fires a second after the scripts would forget
@@ -31,6 +33,14 @@
  * script to look at it forgets (raising the watermark) before answering. Bookkeeping keys never
  * expire: they are bounded by the eviction instead, and losing `forgotten` alone would turn
  * resets into gaps.
+ *
+ * Pattern subscriptions (`WildcardBroker`). While the broadcaster has one, the listening
+ * connection also holds `PSUBSCRIBE {oven}:t:*`, so it receives every message of the prefix; a
+ * topic also listened to by name then arrives twice, both copies together in seq order, and
+ * the second is dropped (see `#onMessage`). node-redis subscribes the pattern again on a
+ * reconnect, before 'ready', like the channels. `topicsAfter` lists `newest` from a position:
+ * the one index a resume through a pattern needs, bounded like the others (`newest` holds the
+ * topics `trim` holds, and loses them when they are forgotten).
  *
  * @module
  */
@@ -50,6 +60,7 @@ import {
   pageShare,
 } from './broker.ts'
 import { newEpoch, type Position } from './event-id.ts'
+import type { TopicListing, WildcardBroker } from './wildcard-broker.ts'
 
 /**
  * The node-redis client methods the broker uses: a client from `createClient()` of the
@@ -63,6 +74,8 @@ export interface RedisClientLike {
   sendCommand(args: string[], options?: { abortSignal?: AbortSignal }): Promise<unknown>
   subscribe(channel: string, listener: (message: string, channel: string) => void): Promise<void>
   unsubscribe(channel: string, listener: (message: string, channel: string) => void): Promise<void>
+  pSubscribe(pattern: string, listener: (message: string, channel: string) => void): Promise<void>
+  pUnsubscribe(pattern: string, listener: (message: string, channel: string) => void): Promise<void>
   // biome-ignore lint/suspicious/noExplicitAny: node-redis types event listeners with any[]
   on(event: string, listener: (...args: any[]) => void): unknown
   // biome-ignore lint/suspicious/noExplicitAny: as above
@@ -105,9 +118,15 @@ const EXPIRE_PER_CALL = 100
  * and it must come after, so a key gone always means a topic the scripts see as expired.
  */
 const KEY_SLACK = 1000
+/**
+ * The most topics one `topicsAfter` lists: a resume so far back that more topics have changed
+ * since is a reset (the listing says so through its watermark), not one huge reply.
+ */
+const MAX_LISTED = 10_000
 
-// The bookkeeping keys, the first six KEYS of both scripts: epoch, seq, trim, topics, last,
-// forgotten. Shared by the scripts: the clock, and forgetting a topic whose history expired.
+// The bookkeeping keys, the first seven KEYS of every script: epoch, seq, trim, topics, last,
+// forgotten, newest. Shared by the scripts: the clock, and forgetting a topic whose history
+// expired.
 const KEEPING_SCRIPT = `
 if redis.replicate_commands then redis.replicate_commands() end
 local epoch = redis.call('GET', KEYS[1])
@@ -127,6 +146,7 @@ local function forget(name, key)
   redis.call('HDEL', KEYS[5], name)
   redis.call('HDEL', KEYS[3], name)
   redis.call('ZREM', KEYS[4], name)
+  redis.call('ZREM', KEYS[7], name)
   redis.call('DEL', key)
 end
 -- Forgets the topic if its whole history has expired; returns whether it is still known.
@@ -163,36 +183,36 @@ local function expire(name, key)
 end
 `
 
-// KEYS: the six above, history. ARGV: candidate epoch, topic, history size, payload, channel,
+// KEYS: the seven above, history. ARGV: candidate epoch, topic, history size, payload, channel,
 // ttl (0: none), the prefix of history keys.
 const PUBLISH_SCRIPT = `${KEEPING_SCRIPT}
 local seq = redis.call('INCR', KEYS[2])
 local topic = ARGV[2]
 local keep = tonumber(ARGV[3])
 local ttl = tonumber(ARGV[6])
-if known(topic, KEYS[7]) then
-  expire(topic, KEYS[7])
+if known(topic, KEYS[8]) then
+  expire(topic, KEYS[8])
 elseif forgotten > tonumber(redis.call('HGET', KEYS[3], topic) or '0') then
   -- New, or published again after being forgotten: see the watermark in broker.ts.
   redis.call('HSET', KEYS[3], topic, forgotten)
 end
 local stale = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, ${EVICT_PER_CALL})
 for _, name in ipairs(stale) do forget(name, ARGV[7] .. name) end
-local len = redis.call('XLEN', KEYS[7])
+local len = redis.call('XLEN', KEYS[8])
 if len > 0 and len >= keep then
-  local old = redis.call('XRANGE', KEYS[7], '-', '+', 'COUNT', len - keep + 1)
+  local old = redis.call('XRANGE', KEYS[8], '-', '+', 'COUNT', len - keep + 1)
   redis.call('HSET', KEYS[3], topic, string.match(old[#old][1], '^(%d+)'))
   if keep > 0 then
-    redis.call('XTRIM', KEYS[7], 'MAXLEN', keep - 1)
+    redis.call('XTRIM', KEYS[8], 'MAXLEN', keep - 1)
   else
-    redis.call('DEL', KEYS[7])
+    redis.call('DEL', KEYS[8])
   end
 end
 if keep > 0 then
   if ttl > 0 then
-    redis.call('XADD', KEYS[7], seq .. '-0', 'p', ARGV[4], 'e', now + ttl)
+    redis.call('XADD', KEYS[8], seq .. '-0', 'p', ARGV[4], 'e', now + ttl)
   else
-    redis.call('XADD', KEYS[7], seq .. '-0', 'p', ARGV[4])
+    redis.call('XADD', KEYS[8], seq .. '-0', 'p', ARGV[4])
   end
 else
   redis.call('HSET', KEYS[3], topic, seq)
@@ -200,17 +220,18 @@ end
 if ttl > 0 then
   redis.call('ZADD', KEYS[4], now + ttl, topic)
   redis.call('HSET', KEYS[5], topic, seq)
-  if keep > 0 then redis.call('PEXPIRE', KEYS[7], ttl + ${KEY_SLACK}) end
+  if keep > 0 then redis.call('PEXPIRE', KEYS[8], ttl + ${KEY_SLACK}) end
 else
   redis.call('ZREM', KEYS[4], topic)
   redis.call('HDEL', KEYS[5], topic)
-  if keep > 0 then redis.call('PERSIST', KEYS[7]) end
+  if keep > 0 then redis.call('PERSIST', KEYS[8]) end
 end
+redis.call('ZADD', KEYS[7], seq, topic)
 redis.call('PUBLISH', ARGV[5], epoch .. ' ' .. seq .. ' ' .. ARGV[4])
 return {epoch, seq}
 `
 
-// KEYS: the six above, then one history key per topic. ARGV: candidate epoch, after, the most
+// KEYS: the seven above, then one history key per topic. ARGV: candidate epoch, after, the most
 // entries to read per topic (0: none), then the topics (hash fields of trim). Bounded: one
 // page, so a resume far back never blocks Redis for long (see `Broker.read`).
 const READ_SCRIPT = `${KEEPING_SCRIPT}
@@ -219,21 +240,33 @@ local from = (tonumber(ARGV[2]) + 1) .. '-0'
 local count = tonumber(ARGV[3])
 local trimmed = {}
 local entries = {}
-for i = 7, #KEYS do
-  local name = ARGV[i - 3]
+for i = 8, #KEYS do
+  local name = ARGV[i - 4]
   local alive = known(name, KEYS[i])
   if alive then expire(name, KEYS[i]) end
   local trim = tonumber(redis.call('HGET', KEYS[3], name) or '0')
   -- Never published, or forgotten: whatever it had is older than the watermark.
   if not alive and forgotten > trim then trim = forgotten end
-  trimmed[i - 6] = trim
+  trimmed[i - 7] = trim
   if count > 0 then
-    entries[i - 6] = redis.call('XRANGE', KEYS[i], from, '+', 'COUNT', count)
+    entries[i - 7] = redis.call('XRANGE', KEYS[i], from, '+', 'COUNT', count)
   else
-    entries[i - 6] = {}
+    entries[i - 7] = {}
   end
 end
 return {epoch, head, trimmed, entries}
+`
+
+// KEYS: the seven above. ARGV: candidate epoch, after, the prefix of history keys. Forgets
+// expired topics first (as a publish does), so the watermark covers those it leaves out; a
+// topic still listed that has expired is forgotten by the read that follows (a reset).
+const LIST_SCRIPT = `${KEEPING_SCRIPT}
+local head = tonumber(redis.call('GET', KEYS[2]) or '0')
+local stale = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, ${EVICT_PER_CALL})
+for _, name in ipairs(stale) do forget(name, ARGV[3] .. name) end
+local listed = redis.call('ZRANGEBYSCORE', KEYS[7], '(' .. ARGV[2], '+inf', 'LIMIT', 0, ${MAX_LISTED + 1})
+if #listed > ${MAX_LISTED} then return {head, head, {}} end
+return {head, forgotten, listed}
 `
 
 /** A command given up before it was written to Redis: it certainly did not run. */
@@ -245,6 +278,7 @@ const LOADING_RETRY = 50
 const sha1 = (text: string) => createHash('sha1').update(text).digest('hex')
 const PUBLISH_SHA = sha1(PUBLISH_SCRIPT)
 const READ_SHA = sha1(READ_SCRIPT)
+const LIST_SHA = sha1(LIST_SCRIPT)
 
 /** The options of {@link RedisBroker}. */
 const OPTIONS = ['url', 'client', 'prefix', 'commandTimeout']
@@ -266,6 +300,10 @@ function brokerError(message: string, cause?: unknown): SseError {
  * - Subscribers stay connected through an outage; when Redis is back the broker re-listens and
  *   every process catches up from the history. If Redis lost its data meanwhile (no
  *   persistence), subscribers receive the reset event, then everything published since.
+ * - Serves subscriptions to topic patterns (`orders/*`): while an instance has one, it
+ *   receives every message of the prefix (`PSUBSCRIBE`) and matches it itself; a client that
+ *   resumes through a pattern, on any instance, gets the missed events of the matching topics
+ *   (docs/authorization.md).
  * - Needs Redis 5 or later and the `redis` package (an optional peer dependency). Use
  *   `maxmemory-policy noeviction` (or a `volatile-*` policy): evicted keys would cut the
  *   history short.
@@ -278,7 +316,7 @@ function brokerError(message: string, cause?: unknown): SseError {
  * const hub = new Broadcaster({ broker: new RedisBroker({ url: process.env.REDIS_URL }) })
  * ```
  */
-export class RedisBroker implements Broker {
+export class RedisBroker implements Broker, WildcardBroker {
   readonly #client: RedisClientLike
   readonly #listener: RedisClientLike
   readonly #ownsClient: boolean
@@ -286,6 +324,8 @@ export class RedisBroker implements Broker {
   /** The bookkeeping keys every script takes first (see `KEEPING_SCRIPT`). */
   readonly #keeping: readonly string[]
   readonly #channelPrefix: string
+  /** `PSUBSCRIBE` pattern of every channel of the prefix (glob characters escaped). */
+  readonly #channelPattern: string
   readonly #timeout: number
   readonly #connected: Promise<void>
   readonly #listened = new Set<string>()
@@ -293,6 +333,9 @@ export class RedisBroker implements Broker {
   readonly #publishing = new Set<AbortController>()
   #sink: BrokerSink | undefined
   #lastError: unknown
+  /** The last live message handed to the sink: a copy of it (see `#onMessage`) is dropped. */
+  #lastEpoch = ''
+  #lastSeq = 0
   #listenerReadyOnce = false
   #closed = false
 
@@ -325,10 +368,11 @@ export class RedisBroker implements Broker {
       invalidOption('url', 'a Redis URL, or a client option', url)
     }
     this.#keyPrefix = `{${prefix}}:`
-    this.#keeping = ['epoch', 'seq', 'trim', 'topics', 'last', 'forgotten'].map((name) =>
+    this.#keeping = ['epoch', 'seq', 'trim', 'topics', 'last', 'forgotten', 'newest'].map((name) =>
       this.#key(name),
     )
     this.#channelPrefix = `{${prefix}}:t:`
+    this.#channelPattern = `{${prefix.replace(/[\\*?[\]]/g, '\\$&')}}:t:*`
     this.#timeout = commandTimeout
     this.#listener = this.#client.duplicate()
     // node-redis emits 'error' for every failed (re)connection; without a listener the
@@ -401,6 +445,35 @@ export class RedisBroker implements Broker {
     this.#listened.delete(topic)
     if (this.#closed) return
     await this.#listener.unsubscribe(this.#channelPrefix + topic, this.#onMessage)
+  }
+
+  /** Starts delivering every topic of the prefix: one `PSUBSCRIBE` on the listening connection. */
+  async listenAll(): Promise<void> {
+    await this.#listener.pSubscribe(this.#channelPattern, this.#onMessage)
+  }
+
+  /** Ends what `listenAll` started (`PUNSUBSCRIBE`); topics listened to by name stay. */
+  async unlistenAll(): Promise<void> {
+    if (this.#closed) return
+    await this.#listener.pUnsubscribe(this.#channelPattern, this.#onMessage)
+  }
+
+  async topicsAfter(after: number): Promise<TopicListing> {
+    await this.#waitFirstConnection()
+    let reply: unknown
+    try {
+      reply = await this.#eval(
+        LIST_SCRIPT,
+        LIST_SHA,
+        [...this.#keeping],
+        [newEpoch(), String(after), this.#key('h:')],
+        false,
+      )
+    } catch (cause) {
+      throw brokerError('Redis topic listing failed', cause)
+    }
+    const [head, forgotten, topics] = reply as [number, number, string[]]
+    return { topics: topics.map(String), forgotten: Number(forgotten), head: Number(head) }
   }
 
   async read(topics: readonly string[], after: number, limit: number): Promise<HistoryRead> {
@@ -570,10 +643,18 @@ export class RedisBroker implements Broker {
       this.#lastError = brokerError(`Unreadable Redis message on ${channel}: ${describe(message)}`)
       return
     }
+    const epoch = message.slice(0, first)
+    const seq = Number(message.slice(first + 1, second))
+    // While a topic is listened to by name and through the pattern, each of its messages comes
+    // twice, one right after the other. On one connection messages arrive in seq order (each is
+    // published by one atomic script), so a seq not past the last one is always such a copy.
+    if (epoch === this.#lastEpoch && seq <= this.#lastSeq) return
+    this.#lastEpoch = epoch
+    this.#lastSeq = seq
     this.#sink?.message({
       topic: channel.slice(this.#channelPrefix.length),
-      epoch: message.slice(0, first),
-      seq: Number(message.slice(first + 1, second)),
+      epoch,
+      seq,
       payload: message.slice(second + 1),
     })
   }

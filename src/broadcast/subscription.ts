@@ -24,8 +24,11 @@ import {
   takeClientDropper,
 } from '../stream/source.ts'
 import { Deque } from '../util/deque.ts'
+import { type Grants, type PrivateTopics, segmentsOf } from './authorize.ts'
 import { type BrokerMessage, type HistoryRead, READ_PAGE } from './broker.ts'
 import { formatEventId, parseEventId } from './event-id.ts'
+import { matches, type Pattern } from './topic-pattern.ts'
+import type { TopicListing } from './wildcard-broker.ts'
 
 /**
  * What happens when a subscriber's queue is full because its client reads slower than events
@@ -91,11 +94,22 @@ export interface SubscriptionHost {
    * hooks, and no user callback may run inside a loop over the subscribers.
    */
   afterDelivery(drop: () => void): void
+  /** The broadcaster's private topic declarations (see `authorize.ts`). */
+  readonly privateTopics: PrivateTopics
+  /**
+   * The topics with history after `after`, the forgotten watermark and the head they were
+   * listed at, for a pattern subscription that resumes (see `WildcardBroker.topicsAfter`).
+   */
+  topicsAfter(after: number): Promise<TopicListing>
 }
 
 /** @internal */
 export interface SubscriptionConfig {
   topics: readonly string[]
+  /** Requested patterns with wildcards, matched on every message (see `Fanout.deliver`). */
+  patterns: readonly Pattern[]
+  /** What the `authorize` hook granted; `undefined`: no hook, or it granted the request. */
+  grants: Grants | undefined
   capacity: number
   /** The most missed events a resume is sent; past it, the reset event. */
   maxResume: number
@@ -109,7 +123,21 @@ export interface SubscriptionConfig {
 type Held =
   | { kind: 'message'; message: BrokerMessage; event: ServerSentEvent }
   | { kind: 'epoch'; epoch: string }
-  | { kind: 'trimmed'; epoch: string; head: number; trimmed: ReadonlyMap<string, number> }
+  | {
+      kind: 'trimmed'
+      epoch: string
+      head: number
+      trimmed: ReadonlyMap<string, number>
+      gap: CatchUpGap
+    }
+
+/** What a broadcaster's catch-up after an interruption covered (see `checkTrimmed`). @internal */
+export interface CatchUpGap {
+  /** The position it read from: every message up to it had been delivered live. */
+  readonly after: number
+  /** The forgotten watermark its topic listing saw (`0` when no pattern needed one). */
+  readonly forgotten: number
+}
 
 const State = { Setup: 0, Live: 1, Closed: 2 } as const
 type State = (typeof State)[keyof typeof State]
@@ -129,8 +157,12 @@ const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined }
 export class Subscription
   implements AsyncIterable<ServerSentEvent>, AsyncIterator<ServerSentEvent>, Puller
 {
-  /** The topics it covers. */
+  /** The topics it covers (without wildcards). */
   readonly topics: readonly string[]
+  /** The patterns with wildcards it covers, beyond {@link Subscription.topics}. */
+  readonly patterns: readonly string[]
+  /** The same patterns, parsed. @internal */
+  readonly wildcards: readonly Pattern[]
   /**
    * Settles once the subscription is live (the missed events are queued and live events flow)
    * or has ended. Never rejects: a setup failure is raised by the stream's next read.
@@ -143,6 +175,7 @@ export class Subscription
   readonly #overflow: OverflowPolicy
   readonly #filter: BroadcastFilter | undefined
   readonly #signal: AbortSignal | undefined
+  readonly #grants: Grants | undefined
 
   #state: State = State.Setup
   #epoch: string | undefined
@@ -165,6 +198,9 @@ export class Subscription
   constructor(host: SubscriptionHost, config: SubscriptionConfig) {
     this.#host = host
     this.topics = config.topics
+    this.wildcards = config.patterns
+    this.patterns = config.patterns.map((pattern) => pattern.source)
+    this.#grants = config.grants
     this.#capacity = config.capacity
     this.#maxResume = config.maxResume
     this.#overflow = config.overflow
@@ -205,16 +241,40 @@ export class Subscription
     else if (this.#state === State.Setup) this.#hold({ kind: 'message', message, event })
   }
 
+  /**
+   * Whether a message on the topic of `segments`, matched by the requested `pattern`, may be
+   * offered: the pattern reaches it (a private topic needs a pattern naming it explicitly) and
+   * a grant covers it. @internal
+   */
+  admits(pattern: Pattern, segments: readonly string[]): boolean {
+    const privateTopics = this.#host.privateTopics
+    return (
+      privateTopics.reaches(pattern, segments) &&
+      (this.#grants === undefined || this.#grants.covers(segments, privateTopics))
+    )
+  }
+
   /** The broker's history was replaced (new epoch). @internal */
   epochChanged(epoch: string): void {
     if (this.#state === State.Live) this.#onEpoch(epoch)
     else if (this.#state === State.Setup) this.#hold({ kind: 'epoch', epoch })
   }
 
-  /** After a broker interruption: the history's trim points, to detect lost events. @internal */
-  checkTrimmed(epoch: string, head: number, trimmed: ReadonlyMap<string, number>): void {
-    if (this.#state === State.Live) this.#onTrimmed(epoch, head, trimmed)
-    else if (this.#state === State.Setup) this.#hold({ kind: 'trimmed', epoch, head, trimmed })
+  /**
+   * After a broker interruption: the history's trim points, to detect lost events. `gap` is
+   * where the broadcaster's catch-up started (`after`: everything up to it was delivered live)
+   * and the forgotten watermark it saw, which counts for the topics patterns reach. @internal
+   */
+  checkTrimmed(
+    epoch: string,
+    head: number,
+    trimmed: ReadonlyMap<string, number>,
+    gap: CatchUpGap,
+  ): void {
+    if (this.#state === State.Live) this.#onTrimmed(epoch, head, trimmed, gap)
+    else if (this.#state === State.Setup) {
+      this.#hold({ kind: 'trimmed', epoch, head, trimmed, gap })
+    }
   }
 
   // ---- setup ------------------------------------------------------------------------------
@@ -259,7 +319,7 @@ export class Subscription
         if (this.#state !== State.Live) break
         if (item.kind === 'message') this.#accept(item.message, item.event)
         else if (item.kind === 'epoch') this.#onEpoch(item.epoch)
-        else this.#onTrimmed(item.epoch, item.head, item.trimmed)
+        else this.#onTrimmed(item.epoch, item.head, item.trimmed, item.gap)
       }
       this.#serveReader()
     } catch (error) {
@@ -273,30 +333,62 @@ export class Subscription
    * is sent the reset event instead.
    */
   async #readMissed(): Promise<void> {
+    const { topics, forgotten, head: listed } = await this.#resumeTopics()
+    if (this.#state !== State.Setup) return
     for (;;) {
-      const read = await this.#host.read(this.topics, this.#position, READ_PAGE)
+      const read = await this.#host.read(topics, this.#position, READ_PAGE)
       if (this.#state !== State.Setup) return
       if (read.epoch !== this.#epoch) {
         this.#backlog.clear()
         this.#reset('lost', read.epoch, read.head)
         return
       }
-      if (this.#trimmedSince(read.trimmed, this.#position)) {
+      if (this.#trimmedSince(read.trimmed, this.#position) || forgotten > this.#position) {
         this.#backlog.clear()
         this.#reset('expired', read.epoch, read.head)
         return
       }
+      // Past the listing's head, a topic first published since is not among `topics`: what
+      // follows it comes live (this subscription was listening before the listing was made).
+      const through = Math.min(read.through, listed)
       for (const message of read.messages) {
-        if (message.seq > this.#position) this.#backlog.push(message)
+        if (message.seq > this.#position && message.seq <= through) this.#backlog.push(message)
       }
       if (this.#backlog.size > this.#maxResume) {
         this.#backlog.clear()
         this.#reset('expired', read.epoch, read.head)
         return
       }
-      this.#position = Math.max(this.#position, read.through)
-      if (read.through >= read.head) return
+      this.#position = Math.max(this.#position, through)
+      if (through >= Math.min(read.head, listed)) return
     }
+  }
+
+  /**
+   * What a resume reads: the topics, and for patterns the topics with history since the
+   * position that they match and the grants admit, up to the head they were listed at (no
+   * bound without patterns). A topic forgotten since then (expired) is not listed, so the
+   * forgotten watermark counts as trimmed: never resumed past.
+   */
+  async #resumeTopics(): Promise<TopicListing> {
+    if (this.wildcards.length === 0) {
+      return { topics: [...this.topics], forgotten: 0, head: Number.POSITIVE_INFINITY }
+    }
+    const found = await this.#host.topicsAfter(this.#position)
+    const topics = new Set(this.topics)
+    for (const topic of found.topics) {
+      if (!topics.has(topic) && this.#reaches(topic)) topics.add(topic)
+    }
+    return { topics: [...topics], forgotten: found.forgotten, head: found.head }
+  }
+
+  /** Whether one of its patterns matches `topic`, and may bring it (see `admits`). */
+  #reaches(topic: string): boolean {
+    const segments = segmentsOf(topic)
+    for (const pattern of this.wildcards) {
+      if (matches(pattern, segments) && this.admits(pattern, segments)) return true
+    }
+    return false
   }
 
   #hold(item: Held): void {
@@ -310,9 +402,15 @@ export class Subscription
     this.#held.push(item)
   }
 
+  /** Whether the history dropped a message after `position` of a topic this subscription has. */
   #trimmedSince(trimmed: ReadonlyMap<string, number>, position: number): boolean {
     for (const topic of this.topics) {
       if ((trimmed.get(topic) ?? 0) > position) return true
+    }
+    if (this.wildcards.length === 0) return false
+    // The topics its patterns reach, among those read: only the ones trimmed past it matter.
+    for (const [topic, seq] of trimmed) {
+      if (seq > position && this.#reaches(topic)) return true
     }
     return false
   }
@@ -357,10 +455,19 @@ export class Subscription
     if (epoch !== this.#epoch) this.#reset('lost', epoch, 0)
   }
 
-  #onTrimmed(epoch: string, head: number, trimmed: ReadonlyMap<string, number>): void {
-    if (epoch === this.#epoch && this.#trimmedSince(trimmed, this.#position)) {
-      this.#reset('expired', epoch, head)
-    }
+  #onTrimmed(
+    epoch: string,
+    head: number,
+    trimmed: ReadonlyMap<string, number>,
+    gap: CatchUpGap,
+  ): void {
+    if (epoch !== this.#epoch) return
+    // Live, it was offered every message of its topics up to where the catch-up started: only
+    // what was dropped after that (or after its own position, if later) is lost to it.
+    const since = Math.max(this.#position, gap.after)
+    // A topic forgotten in the gap is in no listing: any of them may have matched a pattern.
+    const forgotten = this.wildcards.length > 0 && gap.forgotten > since
+    if (forgotten || this.#trimmedSince(trimmed, since)) this.#reset('expired', epoch, head)
   }
 
   #reset(reason: ResetReason, epoch: string, head: number): void {
@@ -371,7 +478,7 @@ export class Subscription
       new ServerSentEvent({
         event: RESET_EVENT,
         id: formatEventId(epoch, head),
-        data: JSON.stringify({ reason, topics: this.topics }),
+        data: JSON.stringify({ reason, topics: [...this.topics, ...this.patterns] }),
       }),
     )
   }

@@ -48,7 +48,8 @@ export type Content<Req = unknown> =
  *   or its broadcast subscription overflowed with `overflow: 'disconnect'` (connection dropped);
  * - `error` — the source, a hook or the serializer threw;
  * - `rejected` — the `limit` option's connection limit was reached: the client got `503` with
- *   `Retry-After` and the source never started;
+ *   `Retry-After` and the source never started; or a Broadcaster's `authorize` hook refused the
+ *   subscription: the client got `401` or `403`;
  * - `maxDuration` — the stream reached its `maxDuration` and ended itself cleanly, after a
  *   `retry` hint: the client reconnects with `Last-Event-ID`.
  */

@@ -10,6 +10,7 @@ import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import { SseError } from '../errors.ts'
 import { REJECTION_BODY, rejectionHeaders } from '../limits/connection-limit.ts'
 import { type Admission, isPending, type ReleaseSlot } from '../limits/limiter.ts'
+import { refusalBody, refusalHeaders, refusalStatus } from '../limits/refusal.ts'
 import {
   buildHeaders,
   closesConnection,
@@ -241,7 +242,13 @@ function begin<Req>(
         endUnstarted(req, res, options)
         watcher?.headDone()
       } else {
-        failBeforeHead(pump, closed, res, error, watcher)
+        const status = refusalStatus(error)
+        if (status === undefined) {
+          failBeforeHead(pump, closed, res, error, watcher)
+        } else {
+          refuse(pump, req, res, options, status)
+          watcher?.headDone()
+        }
       }
     },
   )
@@ -358,6 +365,21 @@ function reject<Req>(
   ;(res as ServerResponse).writeHead(503, toNodeHeaders(head))
   res.end(REJECTION_BODY)
   pump.close('rejected')
+}
+
+/** Refused by an `authorize` hook: `401` or `403` and a short body; nothing else is sent. */
+function refuse<Req>(
+  pump: Pump<Req>,
+  req: NodeRequest,
+  res: NodeResponse,
+  options: { headers: StreamOptions['headers'] },
+  status: 401 | 403,
+): void {
+  pump.close('rejected')
+  if (res.headersSent || res.writableEnded || res.destroyed) return
+  const head = refusalHeaders(status, headFor(req, res, options.headers))
+  ;(res as ServerResponse).writeHead(status, toNodeHeaders(head))
+  res.end(refusalBody(status))
 }
 
 /**

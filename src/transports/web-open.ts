@@ -10,6 +10,7 @@
  * @module
  */
 
+import { refusalStatus } from '../limits/refusal.ts'
 import type { Content } from '../stream/types.ts'
 import { EventSourceResponse, type EventSourceResponseOptions, PreparedStream } from './web.ts'
 
@@ -17,7 +18,9 @@ import { EventSourceResponse, type EventSourceResponseOptions, PreparedStream } 
  * Like `new EventSourceResponse(content, options)`, but a content *function* runs before the
  * response is made: when it throws or rejects, so does the returned promise, and nothing has
  * been sent. Use it where a failed authorisation or lookup inside the content function should
- * produce the server's usual error response instead of an empty stream.
+ * produce the server's usual error response instead of an empty stream. A refusal of a
+ * Broadcaster's `authorize` hook (`ERR_SSE_UNAUTHORIZED`, `ERR_SSE_FORBIDDEN`) is answered
+ * here, as a `401` or `403` response, the way a connection limit's `503` is.
  *
  * The function receives the stream's own context: `ctx.signal` aborts with the stream's close
  * reason (disconnect, shutdown, timeout, error, done), and with `disconnect` when the client
@@ -75,6 +78,13 @@ export async function openEventSourceResponse(
       // Shut down (or left) while the function ran: an empty stream that ends at once, and the
       // failure is reported unless it is the abort itself.
       pump.failOpen(error)
+      return new EventSourceResponse(stream)
+    }
+    const status = refusalStatus(error)
+    if (status !== undefined) {
+      // Refused by an `authorize` hook: the response is the 401 or 403 itself.
+      pump.close('rejected')
+      stream.refused = status
       return new EventSourceResponse(stream)
     }
     pump.close('error')

@@ -8,6 +8,7 @@
 import { invalidOption, SseError } from '../errors.ts'
 import { REJECTION_BODY, rejectionHeaders } from '../limits/connection-limit.ts'
 import { isPending, type Limiter } from '../limits/limiter.ts'
+import { refusalBody, refusalHeaders } from '../limits/refusal.ts'
 import { buildHeaders, readLastEventId } from '../stream/headers.ts'
 import { type ResolvedOptions, resolveOptions } from '../stream/options.ts'
 import { createPump, type Pump, type Sink } from '../stream/pump.ts'
@@ -183,6 +184,11 @@ export class PreparedStream {
    * does not ask the limiter again.
    */
   admitted: boolean | undefined = undefined
+  /**
+   * Set when the content function was refused by an `authorize` hook (see
+   * `openEventSourceResponse`): the response is that `401` or `403`.
+   */
+  refused: 401 | 403 | undefined
 
   private constructor(
     readonly pump: Pump<Request | undefined>,
@@ -236,6 +242,13 @@ export class PreparedStream {
     const { pump, closed, options, request } = this
     const headers = buildHeaders(options.headers, false)
     const head = { status: options.status, headers }
+    const refused = this.refused
+    if (refused !== undefined) {
+      return {
+        body: refusalBody(refused),
+        init: { status: refused, headers: refusalHeaders(refused, headers) },
+      }
+    }
     if (pump.ended) return { body: null, init: head }
     const limiter = options.limit
     if (limiter && !(this.admitted ?? this.#admit(limiter))) {

@@ -37,7 +37,7 @@ const cases: Array<[owner: string, call: () => unknown, known: string]> = [
     'Broadcaster',
     () => new Broadcaster({ sendTimout: 5 } as never),
     'broker, history, historyTtl, queue, maxResume, maxTopics, overflow, serialize, onError, ' +
-      'contract',
+      'contract, authorize, authorizeTimeout, privateTopics',
   ],
   [
     'subscribe()',
