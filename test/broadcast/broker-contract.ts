@@ -208,10 +208,12 @@ export function brokerContract(name: string, factory: BrokerFactory): void {
       await expect(h.publish('user:alice\uD800', 'x')).rejects.toMatchObject({
         code: 'ERR_SSE_INVALID_OPTION',
       })
-      const emoji = 'user:\uD83D\uDE00 with spaces.and.dots>*'
+      // Spaces, dots and '>' mean something to NATS subjects; '*' is Oven's own pattern character,
+      // refused in a published topic (test/broadcast/topic-patterns.test.ts).
+      const emoji = 'user:\uD83D\uDE00 with spaces.and.dots>'
       const received = readEvents(server.stream(emoji), { count: 1 })
       await server.live(1)
-      await h.publish('user:\uFFFD with spaces.and.dots>*', 'not yours')
+      await h.publish('user:\uFFFD with spaces.and.dots>', 'not yours')
       const id = await h.publish(emoji, 'yours')
       expect(await received).toEqual([expect.objectContaining({ id, data: 'yours' })])
     })
