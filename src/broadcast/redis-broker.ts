@@ -51,6 +51,7 @@ import { createClient } from 'redis'
 import { checkOptionNames, describe, invalidOption, SseError } from '../errors.ts'
 import { setDeadline } from '../util/deadline.ts'
 import { checkDelay } from '../util/delay.ts'
+import { checkPrefix } from '../util/redis-connection.ts'
 import {
   type Broker,
   type BrokerMessage,
@@ -346,14 +347,7 @@ export class RedisBroker implements Broker, WildcardBroker {
   constructor(options: RedisBrokerOptions) {
     checkOptionNames('RedisBroker', options, OPTIONS)
     const { url, client, prefix = 'oven', commandTimeout = 5000 } = options
-    if (
-      typeof prefix !== 'string' ||
-      prefix === '' ||
-      /[{}]/.test(prefix) ||
-      !prefix.isWellFormed()
-    ) {
-      invalidOption('prefix', 'a non-empty string without braces, in well-formed Unicode', prefix)
-    }
+    checkPrefix(prefix)
     checkDelay('commandTimeout', commandTimeout, { min: 1 })
     if (client !== undefined) {
       if (typeof client !== 'object' || client === null || typeof client.duplicate !== 'function') {

@@ -18,11 +18,8 @@
  * @module
  */
 
-import { createClient } from 'redis'
-import type { RedisClientLike } from '../broadcast/redis-broker.ts'
-import { checkOptionNames, invalidOption, SseError } from '../errors.ts'
-import { setDeadline } from '../util/deadline.ts'
-import { checkDelay } from '../util/delay.ts'
+import { checkOptionNames, SseError } from '../errors.ts'
+import { type RedisCommandClient, RedisConnection, redisScript } from '../util/redis-connection.ts'
 import type { PresenceLeave, PresenceList, PresenceMember, PresenceStore } from './presence.ts'
 
 /** Options of {@link RedisPresenceStore}. */
@@ -30,7 +27,7 @@ export interface RedisPresenceStoreOptions {
   /** A Redis URL (`redis://host:6379`); the store creates and owns its client. */
   url?: string | undefined
   /** A node-redis client you made (`createClient()`); you close it. */
-  client?: RedisClientLike | undefined
+  client?: RedisCommandClient | undefined
   /**
    * Namespace of the keys, used as the Redis Cluster hash tag. Instances that share presence
    * use the same prefix (it may be the `RedisBroker`'s).
@@ -49,7 +46,7 @@ const OPTIONS = ['url', 'client', 'prefix', 'commandTimeout']
 
 // KEYS: the `due` sorted set, the `conn` hash. ARGV[1]: the per-topic key prefix, ARGV[2]: the
 // operation, then its arguments.
-const SCRIPT = `
+const SCRIPT = redisScript(`
 if redis.replicate_commands then redis.replicate_commands() end
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
@@ -122,7 +119,7 @@ elseif op == 'members' then
   return out
 end
 return redis.error_reply('unknown presence operation ' .. tostring(op))
-`
+`)
 
 function storeError(message: string, cause?: unknown): SseError {
   const detail = cause instanceof Error ? `: ${cause.message}` : ''
@@ -142,13 +139,9 @@ function storeError(message: string, cause?: unknown): SseError {
  * ```
  */
 export class RedisPresenceStore implements PresenceStore {
-  readonly #client: RedisClientLike
-  readonly #ownsClient: boolean
+  readonly #redis: RedisConnection
   readonly #keys: [string, string]
   readonly #perTopic: string
-  readonly #timeout: number
-  readonly #connected: Promise<void>
-  #lastError: unknown
   #closed = false
 
   /**
@@ -157,41 +150,9 @@ export class RedisPresenceStore implements PresenceStore {
    */
   constructor(options: RedisPresenceStoreOptions) {
     checkOptionNames('RedisPresenceStore', options, OPTIONS)
-    const { url, client, prefix = 'oven', commandTimeout = 5000 } = options
-    if (
-      typeof prefix !== 'string' ||
-      prefix === '' ||
-      /[{}]/.test(prefix) ||
-      !prefix.isWellFormed()
-    ) {
-      invalidOption('prefix', 'a non-empty string without braces, in well-formed Unicode', prefix)
-    }
-    this.#timeout = checkDelay('commandTimeout', commandTimeout, { min: 1 })
-    if (client !== undefined) {
-      if (
-        typeof client !== 'object' ||
-        client === null ||
-        typeof client.sendCommand !== 'function'
-      ) {
-        invalidOption('client', 'a node-redis client (createClient())', client)
-      }
-      this.#client = client
-      this.#ownsClient = false
-    } else if (typeof url === 'string' && url !== '') {
-      this.#client = createClient({ url }) as unknown as RedisClientLike
-      this.#ownsClient = true
-    } else {
-      invalidOption('url', 'a Redis URL, or a client option', url)
-    }
-    this.#perTopic = `{${prefix}}:presence:`
+    this.#redis = new RedisConnection(options, { prefix: 'oven', commandTimeout: 5000 })
+    this.#perTopic = `${this.#redis.keyPrefix}presence:`
     this.#keys = [`${this.#perTopic}due`, `${this.#perTopic}conn`]
-    // node-redis emits 'error' for every failed (re)connection; without a listener the process
-    // would crash. The last one explains later failures.
-    this.#client.on('error', this.#onError)
-    this.#connected = this.#client.isOpen
-      ? Promise.resolve()
-      : this.#client.connect().then(() => undefined)
-    this.#connected.catch(() => {})
   }
 
   async join(
@@ -243,50 +204,16 @@ export class RedisPresenceStore implements PresenceStore {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    if (this.#ownsClient && this.#client.isOpen) {
-      try {
-        await this.#client.close()
-      } catch {
-        this.#client.destroy()
-      }
-    }
-    this.#client.off('error', this.#onError)
+    await this.#redis.close()
   }
 
   /** Runs one operation of the script; settles within `commandTimeout`. */
   async #run(op: string, args: string[]): Promise<unknown> {
     if (this.#closed) throw storeError('RedisPresenceStore is closed')
-    const controller = new AbortController()
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const deadline = new Promise<never>((_, reject) => {
-      // Judged after the replies already received: see util/deadline.ts.
-      timer = setDeadline(
-        () => {
-          controller.abort()
-          reject(new Error(`no answer from Redis in ${this.#timeout} ms`))
-        },
-        this.#timeout,
-        undefined,
-      )
-    })
     try {
-      await Promise.race([this.#connected, deadline])
-      if (!this.#client.isReady) throw this.#lastError ?? new Error('not connected')
-      return await Promise.race([
-        this.#client.sendCommand(
-          ['EVAL', SCRIPT, '2', ...this.#keys, this.#perTopic, op, ...args],
-          { abortSignal: controller.signal },
-        ),
-        deadline,
-      ])
+      return await this.#redis.eval(SCRIPT, this.#keys, [this.#perTopic, op, ...args])
     } catch (cause) {
       throw storeError(`Redis presence ${op} failed`, cause)
-    } finally {
-      clearTimeout(timer)
     }
-  }
-
-  readonly #onError = (error: unknown): void => {
-    this.#lastError = error
   }
 }

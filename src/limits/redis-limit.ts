@@ -27,12 +27,16 @@
  * @module
  */
 
-import { createHash, randomUUID } from 'node:crypto'
-import { createClient } from 'redis'
+import { randomUUID } from 'node:crypto'
 import { limitReject } from '../diagnostics/channels.ts'
 import { invalidOption, SseError } from '../errors.ts'
-import { setDeadline } from '../util/deadline.ts'
 import { allowsShortDurations, checkDelay, unref } from '../util/delay.ts'
+import {
+  checkPrefix,
+  type RedisCommandClient,
+  RedisConnection,
+  redisScript,
+} from '../util/redis-connection.ts'
 import type { ConnectionLimitOptions } from './connection-limit.ts'
 import {
   type Admission,
@@ -45,22 +49,7 @@ import {
   retryAfterHeader,
 } from './limiter.ts'
 
-/**
- * The node-redis client methods the limiter uses: a client from `createClient()` of the `redis`
- * package (v5 or v6) fits, as does the `RedisClientLike` of `RedisBroker`.
- */
-export interface RedisCommandClient {
-  readonly isOpen: boolean
-  readonly isReady: boolean
-  connect(): Promise<unknown>
-  sendCommand(args: string[], options?: { abortSignal?: AbortSignal }): Promise<unknown>
-  // biome-ignore lint/suspicious/noExplicitAny: node-redis types event listeners with any[]
-  on(event: string, listener: (...args: any[]) => void): unknown
-  // biome-ignore lint/suspicious/noExplicitAny: as above
-  off(event: string, listener: (...args: any[]) => void): unknown
-  close(): Promise<void>
-  destroy(): void
-}
+export type { RedisCommandClient }
 
 /** Options of {@link RedisConnectionLimiter}: those of `ConnectionLimiter`, and Redis's. */
 export interface RedisConnectionLimitOptions<Req = unknown> extends ConnectionLimitOptions<Req> {
@@ -179,13 +168,11 @@ const COUNT_SCRIPT = `${CLOCK}
 return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
 `
 
-const sha1 = (text: string) => createHash('sha1').update(text).digest('hex')
 const SCRIPTS = {
-  acquire: { text: ACQUIRE_SCRIPT, sha: sha1(ACQUIRE_SCRIPT) },
-  renew: { text: RENEW_SCRIPT, sha: sha1(RENEW_SCRIPT) },
-  count: { text: COUNT_SCRIPT, sha: sha1(COUNT_SCRIPT) },
+  acquire: redisScript(ACQUIRE_SCRIPT),
+  renew: redisScript(RENEW_SCRIPT),
+  count: redisScript(COUNT_SCRIPT),
 }
-type Script = (typeof SCRIPTS)[keyof typeof SCRIPTS]
 
 /** A slot this instance holds: the sets its member is in. */
 type HeldSlot = readonly string[]
@@ -241,18 +228,12 @@ export class RedisConnectionLimiter<Req = unknown> implements Limiter<Req> {
   /** This instance's id: the first part of its slots' members in Redis. */
   readonly instance = randomUUID()
   readonly #key: KeyFunction<Req> | undefined
-  readonly #client: RedisCommandClient
-  readonly #ownsClient: boolean
-  readonly #prefix: string
+  readonly #redis: RedisConnection
   readonly #all: string
-  readonly #timeout: number
   readonly #admitWhenUnreachable: boolean
   readonly #onError: (error: SseError) => void
-  readonly #connected: Promise<void>
   /** The slots this instance holds, by member: renewed every third of the lease. */
   readonly #held = new Map<string, HeldSlot>()
-  /** Commands not answered yet: given up (if still unwritten) when the connection is lost. */
-  readonly #sending = new Set<AbortController>()
   /** The number in the newest slot's member. */
   #lastSlot = 0
   #renewal: ReturnType<typeof setInterval> | undefined
@@ -281,22 +262,15 @@ export class RedisConnectionLimiter<Req = unknown> implements Limiter<Req> {
       whenUnreachable = 'reject',
       onError = this.#logFirstFailure,
     } = options
-    if (
-      typeof prefix !== 'string' ||
-      prefix === '' ||
-      /[{}]/.test(prefix) ||
-      !prefix.isWellFormed()
-    ) {
-      invalidOption('prefix', 'a non-empty string without braces, in well-formed Unicode', prefix)
-    }
-    this.#timeout = checkDelay('commandTimeout', options.commandTimeout ?? COMMAND_TIMEOUT, {
+    checkPrefix(prefix)
+    const commandTimeout = checkDelay('commandTimeout', options.commandTimeout ?? COMMAND_TIMEOUT, {
       min: 1,
     })
     this.lease = checkDelay('lease', options.lease ?? LEASE, { min: 5000 }, short)
-    if (this.lease < 2 * this.#timeout) {
+    if (this.lease < 2 * commandTimeout) {
       invalidOption(
         'lease',
-        `at least twice commandTimeout (${this.#timeout} ms), so that a renewal that waits the whole commandTimeout still lands within the lease`,
+        `at least twice commandTimeout (${commandTimeout} ms), so that a renewal that waits the whole commandTimeout still lands within the lease`,
         this.lease,
       )
     }
@@ -306,32 +280,12 @@ export class RedisConnectionLimiter<Req = unknown> implements Limiter<Req> {
     this.#admitWhenUnreachable = whenUnreachable === 'admit'
     if (typeof onError !== 'function') invalidOption('onError', 'a function', onError)
     this.#onError = onError
-    if (client !== undefined) {
-      if (
-        typeof client !== 'object' ||
-        client === null ||
-        typeof client.sendCommand !== 'function'
-      ) {
-        invalidOption('client', 'a node-redis client (createClient())', client)
-      }
-      this.#client = client
-      this.#ownsClient = false
-    } else if (typeof url === 'string' && url !== '') {
-      this.#client = createClient({ url }) as unknown as RedisCommandClient
-      this.#ownsClient = true
-    } else {
-      invalidOption('url', 'a Redis URL, or a client option', url)
-    }
-    this.#prefix = `{${prefix}}:`
-    this.#all = `${this.#prefix}all`
-    // node-redis emits 'error' for every failed (re)connection; without a listener the process
-    // would crash.
-    this.#client.on('error', this.#onClientError)
-    this.#connected = this.#client.isOpen
-      ? Promise.resolve()
-      : this.#client.connect().then(() => undefined)
-    // Failures surface through acquire; this promise must not be an unhandled rejection.
-    this.#connected.catch(() => {})
+    // Last: the client it makes connects at once, and no check below may fail after that.
+    this.#redis = new RedisConnection(
+      { url, client, prefix, commandTimeout },
+      { prefix, commandTimeout },
+    )
+    this.#all = `${this.#redis.keyPrefix}all`
   }
 
   /** How many slots this instance holds now (its open streams under this limiter). */
@@ -347,8 +301,8 @@ export class RedisConnectionLimiter<Req = unknown> implements Limiter<Req> {
   async count(key?: string): Promise<number> {
     const set = key === undefined ? this.#all : this.#keySet(key)
     try {
-      await this.#waitFirstConnection()
-      return Number(await this.#eval(SCRIPTS.count, [set], []))
+      await this.#redis.waitFirstConnection()
+      return Number(await this.#redis.eval(SCRIPTS.count, [set], []))
     } catch (cause) {
       throw unreachable('could not count the open streams', cause)
     }
@@ -379,17 +333,10 @@ export class RedisConnectionLimiter<Req = unknown> implements Limiter<Req> {
     this.#stopRenewal()
     const held = [...this.#held]
     this.#held.clear()
-    if (held.length > 0 && this.#client.isReady) {
+    if (held.length > 0 && this.#redis.client.isReady) {
       await this.#forget(held).catch(() => {})
     }
-    if (this.#ownsClient && this.#client.isOpen) {
-      try {
-        await this.#client.close()
-      } catch {
-        this.#client.destroy()
-      }
-    }
-    this.#client.off('error', this.#onClientError)
+    await this.#redis.close()
   }
 
   async #acquire(request: Req, key: string | undefined): Promise<Admission> {
@@ -398,8 +345,8 @@ export class RedisConnectionLimiter<Req = unknown> implements Limiter<Req> {
     if (this.#closed) return this.#answerWithoutRedis(member, sets, undefined)
     let refused: unknown
     try {
-      await this.#waitFirstConnection()
-      refused = await this.#eval(SCRIPTS.acquire, sets, [
+      await this.#redis.waitFirstConnection()
+      refused = await this.#redis.eval(SCRIPTS.acquire, sets, [
         member,
         String(this.lease),
         limitArg(this.max),
@@ -459,7 +406,9 @@ export class RedisConnectionLimiter<Req = unknown> implements Limiter<Req> {
   /** Removes members from their sets: one `ZREM` per set. */
   async #forget(slots: Iterable<readonly [string, HeldSlot]>): Promise<void> {
     const bySet = groupBySet(slots)
-    await Promise.all([...bySet].map(([set, members]) => this.#send(['ZREM', set, ...members])))
+    await Promise.all(
+      [...bySet].map(([set, members]) => this.#redis.send(['ZREM', set, ...members])),
+    )
   }
 
   readonly #renew = (): void => {
@@ -469,7 +418,7 @@ export class RedisConnectionLimiter<Req = unknown> implements Limiter<Req> {
     const bySet = groupBySet(this.#held)
     const args = [String(this.lease)]
     for (const members of bySet.values()) args.push(String(members.length), ...members)
-    this.#eval(SCRIPTS.renew, [...bySet.keys()], args).then(
+    this.#redis.eval(SCRIPTS.renew, [...bySet.keys()], args).then(
       () => {
         this.#renewing = false
         this.#failing = false
@@ -482,7 +431,7 @@ export class RedisConnectionLimiter<Req = unknown> implements Limiter<Req> {
   }
 
   #keySet(key: string): string {
-    return `${this.#prefix}k:${key}`
+    return `${this.#redis.keyPrefix}k:${key}`
   }
 
   #report(error: SseError): void {
@@ -497,71 +446,6 @@ export class RedisConnectionLimiter<Req = unknown> implements Limiter<Req> {
     if (this.#failing) return
     this.#failing = true
     console.error('[oven-sse] RedisConnectionLimiter cannot reach Redis:', error)
-  }
-
-  async #waitFirstConnection(): Promise<void> {
-    if (this.#client.isReady) return
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const timeout = new Promise<void>((resolve) => {
-      timer = setDeadline(resolve, this.#timeout, undefined)
-    })
-    try {
-      await Promise.race([this.#connected.catch(() => {}), timeout])
-    } finally {
-      clearTimeout(timer)
-    }
-  }
-
-  async #eval(script: Script, keys: string[], args: string[]): Promise<unknown> {
-    const tail = [String(keys.length), ...keys, ...args]
-    try {
-      return await this.#send(['EVALSHA', script.sha, ...tail])
-    } catch (error) {
-      // Scripts are cached by Redis until it restarts: load it again on first use after.
-      if (!String((error as Error)?.message).startsWith('NOSCRIPT')) throw error
-      return await this.#send(['EVAL', script.text, ...tail])
-    }
-  }
-
-  /**
-   * Sends one command; it settles within `commandTimeout`. Refused at once while the connection
-   * is not ready: a connecting client must not wait in node-redis's queue for a reconnect. The
-   * deadline is ours: node-redis stops counting once a command is written, so a Redis that
-   * takes the bytes and never answers would hold the caller for good (see `RedisBroker`).
-   */
-  async #send(args: string[]): Promise<unknown> {
-    if (!this.#client.isReady) throw new Error('not connected')
-    const controller = new AbortController()
-    this.#sending.add(controller)
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const deadline = new Promise<never>((_, reject) => {
-      // Judged after the replies already received: see util/deadline.ts.
-      timer = setDeadline(
-        () => {
-          controller.abort()
-          reject(new Error(`no answer from Redis in ${this.#timeout} ms`))
-        },
-        this.#timeout,
-        undefined,
-      )
-    })
-    try {
-      return await Promise.race([
-        this.#client.sendCommand(args, { abortSignal: controller.signal }),
-        deadline,
-      ])
-    } finally {
-      clearTimeout(timer)
-      this.#sending.delete(controller)
-    }
-  }
-
-  // node-redis reports a lost connection ('error', no longer ready) before it flushes its
-  // queues, then keeps the unwritten commands for the reconnect: give those up now rather than
-  // at `commandTimeout` (the written ones node-redis rejects itself).
-  readonly #onClientError = (): void => {
-    if (this.#client.isReady) return
-    for (const controller of this.#sending) controller.abort()
   }
 }
 
