@@ -518,7 +518,7 @@ export class Broadcaster<C extends AnyContract | undefined = undefined, Req = un
       throw new SseError(
         'ERR_SSE_INVALID_OPTION',
         'Invalid option "topics": a pattern needs a broker that can listen to every topic ' +
-          '(listenAll, unlistenAll, topicsAfter: MemoryBroker and RedisBroker have them), received one ' +
+          '(listenAll, unlistenAll, topicsAfter: MemoryBroker, RedisBroker and NatsBroker have them), received one ' +
           `without, and the pattern ${JSON.stringify(requested.find((p) => p.wild)!.source)}.`,
       )
     }

@@ -19,6 +19,20 @@
  *   carries its position and its epoch. A JetStream consumer per topic and instance would cost
  *   server state for each.
  *
+ * Pattern subscriptions (`WildcardBroker`). While the broadcaster has one, the connection also
+ * holds one plain subscription to `<prefix>.*.l.>`, so it receives every message of the prefix.
+ * A topic also listened to by name then arrives twice: the server hands a message to every
+ * matching subscription of a connection before the next one (the stream republishes its
+ * messages one by one, in seq order), so both copies come together and the second is dropped
+ * (see `#onMessage`). The client subscribes it again on a reconnect, like the topics.
+ * `topicsAfter` has no index to read (nats-server 2.9 reports per subject a count, not its newest
+ * seq), so it takes the cheaper of two ways, both bounded: walking the messages after the
+ * position (`STREAM.MSG.GET` `next_by_subj` on `<prefix>.<epoch>.t.>`, in parallel slices of the
+ * range) when they are fewer than the topics (and at most 50 000), or else listing the topics
+ * (`STREAM.INFO` `subjects_filter`) and reading the newest seq of each (`last_by_subj`), when
+ * the stream holds at most 10 000. Past that, or past 10 000 topics found by the walk, the
+ * listing says so (its watermark is the head) and the reader resets.
+ *
  * Why one stream, not one per topic: a stream costs the server files, timers and (clustered) a
  * Raft group, while a subject costs a little index; and only one stream gives one sequence
  * shared by every topic.
@@ -57,6 +71,7 @@ import {
   pageShare,
 } from './broker.ts'
 import { newEpoch, type Position } from './event-id.ts'
+import type { TopicListing, WildcardBroker } from './wildcard-broker.ts'
 
 /** Options of {@link NatsBroker}. */
 export interface NatsBrokerOptions {
@@ -108,6 +123,18 @@ const RETRY_MIN = 50
 const RETRY_MAX = 2000
 /** Between reconnection attempts: an outage ends soon after the server is back. */
 const RECONNECT_WAIT = 250
+/**
+ * The most topics one `topicsAfter` lists: a resume so far back that more topics have changed
+ * since is a reset (the listing says so through its watermark), not one huge reply.
+ */
+const MAX_LISTED = 10_000
+/**
+ * The most messages `topicsAfter` walks (when they are fewer than the topics): past both
+ * bounds, the listing is a reset rather than that many requests.
+ */
+const MAX_WALKED = 50_000
+/** Requests `topicsAfter` keeps in flight at once: slices of a walk, or topics whose seq it reads. */
+const LISTING_PARALLEL = 32
 
 /** Where the broker's connection is; the one place it moves is {@link NatsBroker.#moveTo}. */
 type LinkState = 'connecting' | 'connected' | 'disconnected' | 'closed'
@@ -150,6 +177,12 @@ function epochOf(subject: string): string {
   return subject.split('.')[1] ?? ''
 }
 
+/** The topic in a subject `<prefix>.<epoch>.<kind>._<topic in base64url>`. */
+function topicOf(subject: string): string {
+  const token = subject.split('.')[3] ?? ''
+  return Buffer.from(token.slice(1), 'base64url').toString('utf8')
+}
+
 function isStreamNotFound(error: unknown): boolean {
   return (error as Error | undefined)?.name === 'StreamNotFoundError'
 }
@@ -185,7 +218,7 @@ function isNoResponders(error: unknown): boolean {
  * const hub = new Broadcaster({ broker: new NatsBroker({ servers: process.env.NATS_URL }) })
  * ```
  */
-export class NatsBroker implements Broker {
+export class NatsBroker implements Broker, WildcardBroker {
   readonly #name: string
   readonly #timeout: number
   readonly #storage: 'file' | 'memory'
@@ -198,6 +231,11 @@ export class NatsBroker implements Broker {
   /** The stream as last read; cleared when it may have changed (reconnect, recreated). */
   #facts: Promise<StreamFacts> | undefined
   readonly #listening = new Map<string, Subscription>()
+  /** The subscription to every topic's live subject, while `listenAll` holds. */
+  #listeningAll: Subscription | undefined
+  /** The last live message handed to the sink: a copy of it (see `#onMessage`) is dropped. */
+  #lastEpoch = ''
+  #lastSeq = 0
   /** Publishes sent and not answered: refused when the connection drops. */
   readonly #inFlight = new Set<(error: Error) => void>()
   #sink: BrokerSink | undefined
@@ -310,6 +348,134 @@ export class NatsBroker implements Broker {
       // Any epoch: each live message says which history it belongs to.
       nc.subscribe(this.#subject('*', 'l', topic), { callback: this.#onMessage }),
     )
+    await this.#active(nc)
+  }
+
+  async unlisten(topic: string): Promise<void> {
+    const subscription = this.#listening.get(topic)
+    this.#listening.delete(topic)
+    subscription?.unsubscribe()
+  }
+
+  /** Starts delivering every topic of the prefix: one subscription to `<prefix>.*.l.>`. */
+  async listenAll(): Promise<void> {
+    const link = await this.#linked
+    if (!link || this.#listeningAll || this.#state === 'closed') return
+    const { nc } = link
+    this.#listeningAll = nc.subscribe(`${this.#name}.*.l.>`, { callback: this.#onMessage })
+    await this.#active(nc)
+  }
+
+  /** Ends what `listenAll` started; topics listened to by name stay. */
+  async unlistenAll(): Promise<void> {
+    this.#listeningAll?.unsubscribe()
+    this.#listeningAll = undefined
+  }
+
+  async topicsAfter(after: number): Promise<TopicListing> {
+    if (this.#state === 'connecting') await this.#waitFirstConnection()
+    try {
+      const jsm = this.#link?.jsm
+      if (!jsm) throw new Unsent('not connected')
+      // The head first: every topic with a message up to it is found by what follows.
+      const info = await this.#headInfo()
+      const { epoch } = factsOf(info)
+      const head = info.state.last_seq
+      // Everything before the stream's first message is gone (expired): a topic whose whole
+      // history went with it is in no listing.
+      const forgotten = Math.max(0, info.state.first_seq - 1)
+      const from = Math.max(after, forgotten)
+      const all = `${this.#name}.${epoch}.t.>`
+      const messages = head - from
+      const subjects = info.state.num_subjects ?? Number.POSITIVE_INFINITY
+      // The cheaper way: one request per message after the position, or one per topic.
+      let topics: string[] | undefined
+      if (messages <= 0) topics = []
+      else if (messages < subjects && messages <= MAX_WALKED) {
+        topics = await this.#walkTopics(jsm, all, from, head)
+      } else if (subjects <= MAX_LISTED) topics = await this.#newestTopics(jsm, all, after)
+      if (topics === undefined) return { topics: [], forgotten: head, head }
+      return { topics, forgotten, head }
+    } catch (cause) {
+      throw brokerError('NATS topic listing failed', cause)
+    }
+  }
+
+  /** The stream's info, the stream made first if missing (so there is an epoch to report). */
+  #headInfo(): Promise<StreamInfo> {
+    return this.#request(() => this.#info(), 'read').catch(async (error: unknown) => {
+      if (!isStreamNotFound(error)) throw error
+      await this.#stream()
+      return await this.#request(() => this.#info(), 'read')
+    })
+  }
+
+  /**
+   * The topics of the messages in `(from, head]`, or `undefined` past {@link MAX_LISTED}: the
+   * range in slices, each walked message by message in parallel with the others.
+   */
+  async #walkTopics(
+    jsm: JetStreamManager,
+    all: string,
+    from: number,
+    head: number,
+  ): Promise<string[] | undefined> {
+    const found = new Set<string>()
+    const size = Math.ceil((head - from) / LISTING_PARALLEL)
+    const walk = async (start: number, end: number) => {
+      for (let seq = start; seq <= end && found.size <= MAX_LISTED; ) {
+        const stored = await this.#request(
+          // The client's types lag the server: STREAM.MSG.GET takes `next_by_subj` since 2.9.
+          () => jsm.streams.getMessage(this.#name, { seq, next_by_subj: all } as MsgRequest),
+          'read',
+        )
+        if (!stored || stored.seq > end) return
+        found.add(topicOf(stored.subject))
+        seq = stored.seq + 1
+      }
+    }
+    const slices: Promise<void>[] = []
+    for (let start = from + 1; start <= head; start += size) {
+      slices.push(walk(start, Math.min(start + size - 1, head)))
+    }
+    await Promise.all(slices)
+    return found.size > MAX_LISTED ? undefined : [...found]
+  }
+
+  /**
+   * The topics whose newest message is after `after`, or `undefined` when the stream holds more
+   * than {@link MAX_LISTED} topics: every topic listed, then the newest seq of each read.
+   */
+  async #newestTopics(
+    jsm: JetStreamManager,
+    all: string,
+    after: number,
+  ): Promise<string[] | undefined> {
+    const info = await this.#request(
+      () => jsm.streams.info(this.#name, { subjects_filter: all }),
+      'read',
+    )
+    const subjects = Object.keys(info.state.subjects ?? {})
+    if (subjects.length > MAX_LISTED) return undefined
+    const topics: string[] = []
+    let next = 0
+    const worker = async () => {
+      while (next < subjects.length) {
+        const subject = subjects[next++]!
+        // None (`null`): gone since it was listed (expired), so nothing after anything.
+        const last = await this.#request(
+          () => jsm.streams.getMessage(this.#name, { last_by_subj: subject }),
+          'read',
+        )
+        if (last && last.seq > after) topics.push(topicOf(subject))
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(LISTING_PARALLEL, subjects.length) }, worker))
+    return topics
+  }
+
+  /** Resolves once a subscription just made on `nc` is active on the server. */
+  async #active(nc: NatsConnection): Promise<void> {
     // Disconnected: the client subscribes again on reconnecting, and the refresh that follows
     // asks for the catch-up (the resync of the contract).
     if (this.#state !== 'connected') return
@@ -322,12 +488,6 @@ export class NatsBroker implements Broker {
     }
   }
 
-  async unlisten(topic: string): Promise<void> {
-    const subscription = this.#listening.get(topic)
-    this.#listening.delete(topic)
-    subscription?.unsubscribe()
-  }
-
   async read(topics: readonly string[], after: number, limit: number): Promise<HistoryRead> {
     if (this.#state === 'connecting') await this.#waitFirstConnection()
     try {
@@ -335,12 +495,8 @@ export class NatsBroker implements Broker {
       if (!jsm) throw new Unsent('not connected')
       // The head first: every message up to it is in the stream, so reading up to it is a
       // consistent prefix whatever is published meanwhile.
-      const info = await this.#request(() => this.#info(), 'read').catch(async (error: unknown) => {
-        // Nothing published yet: make the stream, so the read has an epoch to report.
-        if (!isStreamNotFound(error)) throw error
-        await this.#stream()
-        return await this.#request(() => this.#info(), 'read')
-      })
+      // Nothing published yet: the stream is made, so the read has an epoch to report.
+      const info = await this.#headInfo()
       const facts = factsOf(info)
       const head = info.state.last_seq
       const perTopic = pageShare(limit, topics.length)
@@ -365,6 +521,8 @@ export class NatsBroker implements Broker {
     clearTimeout(this.#retry)
     for (const subscription of this.#listening.values()) subscription.unsubscribe()
     this.#listening.clear()
+    this.#listeningAll?.unsubscribe()
+    this.#listeningAll = undefined
     for (const reject of this.#inFlight) reject(new Error('the broker was closed'))
     // A connection still being made is closed when it arrives (see #attachConnection).
     if (this.#ownsConnection) await this.#link?.nc.close().catch(() => {})
@@ -720,8 +878,13 @@ export class NatsBroker implements Broker {
     }
     // `<prefix>.<epoch>.l._<topic in base64url>`: the broadcaster compares the epoch with its
     // own, and catches up from the new history when they differ.
-    const [, epoch = '', , token = ''] = msg.subject.split('.')
-    const topic = Buffer.from(token.slice(1), 'base64url').toString('utf8')
-    this.#sink?.message({ topic, epoch, seq, payload: msg.string() })
+    const epoch = epochOf(msg.subject)
+    // While a topic is listened to by name and through `listenAll`, each of its messages comes
+    // twice, one right after the other (see the module comment): messages arrive in seq order,
+    // so a seq not past the last one is always such a copy.
+    if (epoch === this.#lastEpoch && seq <= this.#lastSeq) return
+    this.#lastEpoch = epoch
+    this.#lastSeq = seq
+    this.#sink?.message({ topic: topicOf(msg.subject), epoch, seq, payload: msg.string() })
   }
 }
