@@ -28,10 +28,9 @@
  * `topicsAfter` has no index to read (nats-server 2.9 reports per subject a count, not its newest
  * seq), so it takes the cheaper of two ways, both bounded: walking the messages after the
  * position (`STREAM.MSG.GET` `next_by_subj` on `<prefix>.<epoch>.t.>`, in parallel slices of the
- * range) when they are fewer than the topics (and at most 50 000), or else listing the topics
- * (`STREAM.INFO` `subjects_filter`) and reading the newest seq of each (`last_by_subj`), when
- * the stream holds at most 10 000. Past that, or past 10 000 topics found by the walk, the
- * listing says so (its watermark is the head) and the reader resets.
+ * range) when they are fewer than the topics, or else listing the topics (`STREAM.INFO`
+ * `subjects_filter`) and reading the newest seq of each (`last_by_subj`). When both are more
+ * than 10 000, the listing says so (its watermark is the head) and the reader resets.
  *
  * Why one stream, not one per topic: a stream costs the server files, timers and (clustered) a
  * Raft group, while a subject costs a little index; and only one stream gives one sequence
@@ -124,15 +123,11 @@ const RETRY_MAX = 2000
 /** Between reconnection attempts: an outage ends soon after the server is back. */
 const RECONNECT_WAIT = 250
 /**
- * The most topics one `topicsAfter` lists: a resume so far back that more topics have changed
- * since is a reset (the listing says so through its watermark), not one huge reply.
+ * The most topics one `topicsAfter` lists, and the most requests it makes (one per message or
+ * one per topic, about 0.15 ms each): past that, the listing is a reset (it says so through its
+ * watermark), not seconds of requests or one huge reply.
  */
 const MAX_LISTED = 10_000
-/**
- * The most messages `topicsAfter` walks (when they are fewer than the topics): past both
- * bounds, the listing is a reset rather than that many requests.
- */
-const MAX_WALKED = 50_000
 /** Requests `topicsAfter` keeps in flight at once: slices of a walk, or topics whose seq it reads. */
 const LISTING_PARALLEL = 32
 
@@ -205,6 +200,10 @@ function isNoResponders(error: unknown): boolean {
  * - Subscribers stay connected through an outage; when NATS is back the broker re-listens and
  *   every process catches up from the stream. If the stream was lost meanwhile (memory storage,
  *   a wiped store), subscribers receive the reset event, then everything published since.
+ * - Serves subscriptions to topic patterns (`orders/*`): while an instance has one, it
+ *   receives every message of the prefix and matches it itself; a client that resumes through a
+ *   pattern, on any instance, gets the missed events of the matching topics
+ *   (docs/authorization.md).
  * - Every process sharing a prefix must use the same `history` and `historyTtl`: they are the
  *   stream's limits, and the last publish to differ sets them.
  * - Needs nats-server 2.9 or later with JetStream (`-js`), and `@nats-io/transport-node` and
@@ -391,7 +390,7 @@ export class NatsBroker implements Broker, WildcardBroker {
       // The cheaper way: one request per message after the position, or one per topic.
       let topics: string[] | undefined
       if (messages <= 0) topics = []
-      else if (messages < subjects && messages <= MAX_WALKED) {
+      else if (messages < subjects && messages <= MAX_LISTED) {
         topics = await this.#walkTopics(jsm, all, from, head)
       } else if (subjects <= MAX_LISTED) topics = await this.#newestTopics(jsm, all, after)
       if (topics === undefined) return { topics: [], forgotten: head, head }
@@ -411,19 +410,19 @@ export class NatsBroker implements Broker, WildcardBroker {
   }
 
   /**
-   * The topics of the messages in `(from, head]`, or `undefined` past {@link MAX_LISTED}: the
-   * range in slices, each walked message by message in parallel with the others.
+   * The topics of the messages in `(from, head]`: the range in slices, each walked message by
+   * message in parallel with the others.
    */
   async #walkTopics(
     jsm: JetStreamManager,
     all: string,
     from: number,
     head: number,
-  ): Promise<string[] | undefined> {
+  ): Promise<string[]> {
     const found = new Set<string>()
     const size = Math.ceil((head - from) / LISTING_PARALLEL)
     const walk = async (start: number, end: number) => {
-      for (let seq = start; seq <= end && found.size <= MAX_LISTED; ) {
+      for (let seq = start; seq <= end; ) {
         const stored = await this.#request(
           // The client's types lag the server: STREAM.MSG.GET takes `next_by_subj` since 2.9.
           () => jsm.streams.getMessage(this.#name, { seq, next_by_subj: all } as MsgRequest),
@@ -439,7 +438,7 @@ export class NatsBroker implements Broker, WildcardBroker {
       slices.push(walk(start, Math.min(start + size - 1, head)))
     }
     await Promise.all(slices)
-    return found.size > MAX_LISTED ? undefined : [...found]
+    return [...found]
   }
 
   /**
