@@ -232,6 +232,8 @@ export class NatsBroker implements Broker, WildcardBroker {
   readonly #listening = new Map<string, Subscription>()
   /** The subscription to every topic's live subject, while `listenAll` holds. */
   #listeningAll: Subscription | undefined
+  /** Whether `listenAll` holds: an `unlistenAll` before the first connection cancels it. */
+  #wantsAll = false
   /** The last live message handed to the sink: a copy of it (see `#onMessage`) is dropped. */
   #lastEpoch = ''
   #lastSeq = 0
@@ -358,8 +360,9 @@ export class NatsBroker implements Broker, WildcardBroker {
 
   /** Starts delivering every topic of the prefix: one subscription to `<prefix>.*.l.>`. */
   async listenAll(): Promise<void> {
+    this.#wantsAll = true
     const link = await this.#linked
-    if (!link || this.#listeningAll || this.#state === 'closed') return
+    if (!link || !this.#wantsAll || this.#listeningAll || this.#state === 'closed') return
     const { nc } = link
     this.#listeningAll = nc.subscribe(`${this.#name}.*.l.>`, { callback: this.#onMessage })
     await this.#active(nc)
@@ -367,6 +370,7 @@ export class NatsBroker implements Broker, WildcardBroker {
 
   /** Ends what `listenAll` started; topics listened to by name stay. */
   async unlistenAll(): Promise<void> {
+    this.#wantsAll = false
     this.#listeningAll?.unsubscribe()
     this.#listeningAll = undefined
   }

@@ -6,7 +6,8 @@
  * the same store), with publishes on both sides of it; a pattern and a plain subscriber of the
  * same topic on one instance; `topicsAfter` both ways it lists (walking the
  * messages, or reading each topic's newest seq), its watermark and its bound; and at the broker
- * itself, a topic listened to by name and through `listenAll` reaching the sink once.
+ * itself, a topic listened to by name and through `listenAll` reaching the sink once, and an
+ * `unlistenAll` before the first connection cancelling `listenAll`.
  */
 
 import { connect } from '@nats-io/transport-node'
@@ -458,4 +459,20 @@ test('the broker itself: a topic listened to by name and through listenAll reach
   expect(got.map((message) => message.seq)).toEqual(expected)
   expect(got.some((message) => message.payload === 'stranger')).toBe(false)
   expect(new Set(got.map((message) => message.topic))).toEqual(new Set(['t', 'u']))
+})
+
+test('the broker itself: unlistenAll before the first connection is made cancels listenAll', async () => {
+  const prefix = `early-${++prefixes}`
+  const listener = broker(prefix)
+  const publisher = broker(prefix)
+  const got: BrokerMessage[] = []
+  listener.attach({ message: (message) => got.push(message), interrupted() {}, resync() {} })
+  const listening = listener.listenAll()
+  await listener.unlistenAll()
+  await listening
+  await listener.listen('t')
+  await publisher.publish('u', 'u', 10)
+  await publisher.publish('t', 't', 10)
+  await waitFor('t', () => got.length, { until: (n) => n >= 1 })
+  expect(got.map((message) => message.payload)).toEqual(['t'])
 })
