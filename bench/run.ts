@@ -28,12 +28,14 @@
  * --docs / --no-docs (write docs/benchmarks.md and its chart; default: only on a full run),
  * --out FILE (JSON results; default bench/results/latest.json for a full run, else
  * bench/results/partial.json.tmp), --from FILE (rewrite the
- * tables, docs and chart from saved results without measuring).
+ * tables, docs and chart from saved results without measuring), --profile DIR (a V8 CPU
+ * profile of the server over each measured stream and broadcast run, written to DIR;
+ * `bench/profile-summary.ts` reads them; the profiler's cost is then in the numbers).
  */
 
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, readFileSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { CLIENT_FULL, CLIENT_QUICK, runClientBench } from './client.ts'
 import { CONTESTANTS, type ContestantInfo } from './lib/contestants.ts'
@@ -87,6 +89,7 @@ const { values: flags } = parseArgs({
     docs: { type: 'boolean' },
     out: { type: 'string' },
     from: { type: 'string' },
+    profile: { type: 'string' },
   },
   allowNegative: true,
 })
@@ -253,6 +256,25 @@ const out =
 
 const CALL_TIMEOUT = 120_000
 
+/**
+ * Runs `measure`; with `--profile DIR` and a `name`, under the server's CPU profiler, the
+ * profile written to `DIR/name.cpuprofile`.
+ */
+async function profiled<T>(
+  server: Child,
+  name: string | undefined,
+  measure: () => Promise<T>,
+): Promise<T> {
+  if (flags.profile === undefined || name === undefined) return measure()
+  mkdirSync(flags.profile, { recursive: true })
+  await server.call('profile-start')
+  try {
+    return await measure()
+  } finally {
+    await server.call('profile-stop', { file: join(flags.profile, `${name}.cpuprofile`) })
+  }
+}
+
 /** The contestants that take part in `scenario`. */
 function contestantsOf(scenario: string): ContestantInfo[] {
   return contestants.filter((c) => !c.scenarios || c.scenarios.includes(scenario))
@@ -326,17 +348,19 @@ async function runStream(client: Child, records: RunRecord[]): Promise<void> {
       const child = serverProcess(info)
       servers.set(info.id, { child, port: await child.call<number>('start') })
     }
-    const once = async (info: ContestantInfo, n: number, size: number) => {
+    const once = async (info: ContestantInfo, n: number, size: number, profile?: string) => {
       const { child, port } = servers.get(info.id)!
-      const before = await child.call<{ user: number; system: number }>('cpu')
-      const r = await client.call<{
-        events: number
-        ms: number
-        clientCpuMs: number
-        error: string | undefined
-      }>('stream', { port, n, size, timeout: CALL_TIMEOUT - 5000 }, CALL_TIMEOUT)
-      const after = await child.call<{ user: number; system: number }>('cpu')
-      return { ...r, cpu: cpuMicros(before, after) }
+      return profiled(child, profile, async () => {
+        const before = await child.call<{ user: number; system: number }>('cpu')
+        const r = await client.call<{
+          events: number
+          ms: number
+          clientCpuMs: number
+          error: string | undefined
+        }>('stream', { port, n, size, timeout: CALL_TIMEOUT - 5000 }, CALL_TIMEOUT)
+        const after = await child.call<{ user: number; system: number }>('cpu')
+        return { ...r, cpu: cpuMicros(before, after) }
+      })
     }
     // Warm-up: let every server's JIT settle before anything is recorded.
     for (const info of contestants) {
@@ -345,7 +369,7 @@ async function runStream(client: Child, records: RunRecord[]): Promise<void> {
     for (let rep = 0; rep < plan.stream.reps; rep++) {
       for (const { n, size } of plan.stream.cases) {
         for (const info of rotated(contestants, rep)) {
-          const r = await once(info, n, size)
+          const r = await once(info, n, size, `stream-${size}-${info.id}-${rep}`)
           records.push({
             scenario: 'stream',
             contestant: info.id,
@@ -388,7 +412,7 @@ async function runBroadcast(client: Child, records: RunRecord[]): Promise<void> 
         .map((clients) => ({ clients, topics: 1 })),
     )
   const servers = new Map<string, { child: Child; port: number }>()
-  const round = async (info: ContestantInfo, clients: number, topics: number) => {
+  const round = async (info: ContestantInfo, clients: number, topics: number, profile?: string) => {
     const { child, port } = servers.get(info.id)!
     await client.call(
       'subscribe',
@@ -396,15 +420,18 @@ async function runBroadcast(client: Child, records: RunRecord[]): Promise<void> 
       70_000,
     )
     await waitForSubscribers(child, clients)
-    const before = await child.call<{ user: number; system: number }>('cpu')
-    await child.call('broadcast', { count: events, size, topics }, CALL_TIMEOUT)
-    const r = await client.call<{
-      p50: number
-      p99: number
-      allDeliveredMs: number
-      error: string | undefined
-    }>('awaitRound', { timeout: 60_000 }, 70_000)
-    const after = await child.call<{ user: number; system: number }>('cpu')
+    const { before, r, after } = await profiled(child, profile, async () => {
+      const before = await child.call<{ user: number; system: number }>('cpu')
+      await child.call('broadcast', { count: events, size, topics }, CALL_TIMEOUT)
+      const r = await client.call<{
+        p50: number
+        p99: number
+        allDeliveredMs: number
+        error: string | undefined
+      }>('awaitRound', { timeout: 60_000 }, 70_000)
+      const after = await child.call<{ user: number; system: number }>('cpu')
+      return { before, r, after }
+    })
     await client.call('closeAll')
     await waitForSubscribers(child, 0)
     return { ...r, cpu: cpuMicros(before, after) }
@@ -418,7 +445,12 @@ async function runBroadcast(client: Child, records: RunRecord[]): Promise<void> 
     for (let rep = 0; rep < plan.broadcast.reps; rep++) {
       for (const { clients, topics } of cases) {
         for (const info of rotated(contestants, rep)) {
-          const r = await round(info, clients, topics)
+          const r = await round(
+            info,
+            clients,
+            topics,
+            `broadcast-${clients}x${topics}-${info.id}-${rep}`,
+          )
           const deliveries = clients * events
           records.push({
             scenario: 'broadcast',

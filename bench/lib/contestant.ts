@@ -10,7 +10,9 @@
  *   orchestrator triggers rounds over IPC. Left unpublished, it is an idle subscriber.
  */
 
+import { writeFileSync } from 'node:fs'
 import type { Server } from 'node:http'
+import { Session } from 'node:inspector/promises'
 import type { AddressInfo } from 'node:net'
 import { answer } from './ipc.ts'
 import { broadcastPayload } from './payload.ts'
@@ -51,10 +53,32 @@ async function collect(): Promise<MemoryFigures> {
   return { heapUsed, rss, external }
 }
 
+/** The V8 sampling profiler of this process, for `--profile` (bench/run.ts). */
+const profiler = { session: undefined as Session | undefined }
+
+async function profileStart(): Promise<void> {
+  if (!profiler.session) {
+    profiler.session = new Session()
+    profiler.session.connect()
+    await profiler.session.post('Profiler.enable')
+    // 100 µs between samples: enough samples in a run of a second or two.
+    await profiler.session.post('Profiler.setSamplingInterval', { interval: 100 })
+  }
+  await profiler.session.post('Profiler.start')
+}
+
+async function profileStop({ file }: { file: string }): Promise<void> {
+  if (!profiler.session) throw new Error('bench: profile-stop without profile-start')
+  const { profile } = await profiler.session.post('Profiler.stop')
+  writeFileSync(file, JSON.stringify(profile))
+}
+
 /** Starts a contestant and answers the orchestrator until it goes away. */
 export function runContestant(impl: ContestantImpl): void {
   let server: Server | undefined
   answer({
+    'profile-start': profileStart,
+    'profile-stop': profileStop,
     start: async () => {
       server ??= await impl.listen()
       return (server.address() as AddressInfo).port
