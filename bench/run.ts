@@ -267,11 +267,15 @@ async function profiled<T>(
 ): Promise<T> {
   if (flags.profile === undefined || name === undefined) return measure()
   mkdirSync(flags.profile, { recursive: true })
-  await server.call('profile-start')
+  await server.call('profile-start', undefined, CALL_TIMEOUT)
   try {
     return await measure()
   } finally {
-    await server.call('profile-stop', { file: join(flags.profile, `${name}.cpuprofile`) })
+    await server.call(
+      'profile-stop',
+      { file: join(flags.profile, `${name}.cpuprofile`) },
+      CALL_TIMEOUT,
+    )
   }
 }
 
@@ -287,26 +291,19 @@ function contestantsOf(scenario: string): ContestantInfo[] {
 const CONNECTION_CAPACITY = fileLimits().soft - 200
 
 /**
- * `counts` with every count above {@link CONNECTION_CAPACITY} replaced by the largest round
- * count that fits, said in the log: the run measures what this machine allows and says why.
+ * `count`, or when it is above {@link CONNECTION_CAPACITY} the largest round count that fits,
+ * said in the log: the run measures what this machine allows and says why.
  */
-function feasible(what: string, counts: number[]): number[] {
-  const out: number[] = []
-  for (const count of counts) {
-    if (count <= CONNECTION_CAPACITY) {
-      out.push(count)
-      continue
-    }
-    const fits = Math.floor(CONNECTION_CAPACITY / 1000) * 1000
-    const { soft, hard } = fileLimits()
-    log(
-      `${what}: ${count.toLocaleString('en')} connections need about ${(count + 200).toLocaleString('en')} ` +
-        `descriptors in the server and in the load generator; the limit is ${soft} (hard ${hard}, ` +
-        `raise it with \`ulimit -n\` as root with CAP_SYS_RESOURCE): measuring ${fits.toLocaleString('en')} instead`,
-    )
-    if (!out.includes(fits) && !counts.includes(fits)) out.push(fits)
-  }
-  return out
+function fitting(what: string, count: number): number {
+  if (count <= CONNECTION_CAPACITY) return count
+  const fits = Math.floor(CONNECTION_CAPACITY / 1000) * 1000
+  const { soft, hard } = fileLimits()
+  log(
+    `${what}: ${count.toLocaleString('en')} connections need about ${(count + 200).toLocaleString('en')} ` +
+      `descriptors in the server and in the load generator; the limit is ${soft} (hard ${hard}, ` +
+      `raise it with \`ulimit -n\` as root with CAP_SYS_RESOURCE): measuring ${fits.toLocaleString('en')} instead`,
+  )
+  return fits
 }
 
 function serverProcess(info: ContestantInfo): Child {
@@ -400,16 +397,10 @@ async function runStream(client: Child, records: RunRecord[]): Promise<void> {
 async function runBroadcast(client: Child, records: RunRecord[]): Promise<void> {
   const { events, size } = plan.broadcast
   const contestants = contestantsOf('broadcast')
-  const counts = feasible(
-    'broadcast',
-    plan.broadcast.cases.map((c) => c.clients),
-  )
   const cases = plan.broadcast.cases
-    .filter((c) => counts.includes(c.clients))
-    .concat(
-      counts
-        .filter((n) => !plan.broadcast.cases.some((c) => c.clients === n))
-        .map((clients) => ({ clients, topics: 1 })),
+    .map((c) => ({ ...c, clients: fitting('broadcast', c.clients) }))
+    .filter(
+      (c, i, all) => all.findIndex((d) => d.clients === c.clients && d.topics === c.topics) === i,
     )
   const servers = new Map<string, { child: Child; port: number }>()
   const round = async (info: ContestantInfo, clients: number, topics: number, profile?: string) => {
@@ -489,7 +480,7 @@ async function runIdle(
   scenario: 'idle' | 'subscribers',
 ): Promise<void> {
   const { reps } = plan[scenario]
-  const counts = feasible(scenario, plan[scenario].counts)
+  const counts = [...new Set(plan[scenario].counts.map((n) => fitting(scenario, n)))]
   const path = scenario === 'idle' ? '/idle' : '/sub'
   for (let rep = 0; rep < reps; rep++) {
     for (const info of rotated(contestantsOf(scenario), rep)) {
