@@ -291,12 +291,13 @@ function contestantsOf(scenario: string): ContestantInfo[] {
 const CONNECTION_CAPACITY = fileLimits().soft - 200
 
 /**
- * `count`, or when it is above {@link CONNECTION_CAPACITY} the largest round count that fits,
+ * `count`, or when it is above {@link CONNECTION_CAPACITY} the largest round count (thousands, or hundreds) that fits,
  * said in the log: the run measures what this machine allows and says why.
  */
 function fitting(what: string, count: number): number {
   if (count <= CONNECTION_CAPACITY) return count
-  const fits = Math.floor(CONNECTION_CAPACITY / 1000) * 1000
+  const step = CONNECTION_CAPACITY >= 1000 ? 1000 : 100
+  const fits = Math.floor(CONNECTION_CAPACITY / step) * step
   const { soft, hard } = fileLimits()
   log(
     `${what}: ${count.toLocaleString('en')} connections need about ${(count + 200).toLocaleString('en')} ` +
