@@ -8,6 +8,8 @@
  *
  * `--by function` (default) groups by function and source position, `--by file` by source file
  * (Node's internals by module), which shows which layer (Oven, node:http, streams, GC) costs.
+ * Line numbers of Oven's functions are those of the JavaScript the bench runs (types stripped by
+ * lib/ts-hooks.mjs), not of the .ts source: find a function by its name.
  */
 
 import { readFileSync } from 'node:fs'
