@@ -3,16 +3,21 @@
  * random UUID `id`, keep-alive every 10 s, `retry: 2000` first) except the serializer: data is
  * sent as text, not JSON-quoted, so that the payload bytes are the same as everyone's.
  * `session.push` ignores backpressure, so the stream loop waits for `drain` itself, as a
- * careful application must. Broadcast: a better-sse `Channel`.
+ * careful application must. Broadcast: a better-sse `Channel` per topic.
  */
 
 import { once } from 'node:events'
 import { createServer, type ServerResponse } from 'node:http'
-import { createChannel, createSession, type Session } from 'better-sse'
-import { listening, route, runContestant, track } from '../lib/contestant.ts'
+import { type Channel, createChannel, createSession, type Session } from 'better-sse'
+import { DEFAULT_TOPIC, listening, route, runContestant, track } from '../lib/contestant.ts'
 import { payloads } from '../lib/payload.ts'
 
-const channel = createChannel()
+const channels = new Map<string, Channel>([[DEFAULT_TOPIC, createChannel()]])
+const channel = (topic: string): Channel => {
+  let found = channels.get(topic)
+  if (!found) channels.set(topic, (found = createChannel()))
+  return found
+}
 const idle = new Set<Session>()
 const options = { serializer: (data: unknown) => String(data) }
 
@@ -34,12 +39,16 @@ runContestant({
         if (r.kind === 'none') return void res.writeHead(404).end()
         const session = await createSession(req, res, options)
         if (r.kind === 'stream') return stream(session, res, r.n, r.size)
-        if (r.kind === 'sub') channel.register(session)
+        if (r.kind === 'sub') channel(r.topic).register(session)
         else track(idle, session, res)
       }),
     ),
-  publish: (data) => {
-    channel.broadcast(data)
+  publish: (data, topic) => {
+    channels.get(topic)?.broadcast(data)
   },
-  subscribers: () => channel.sessionCount,
+  subscribers: () => {
+    let count = 0
+    for (const c of channels.values()) count += c.sessionCount
+    return count
+  },
 })

@@ -1,15 +1,15 @@
 /**
  * @fastify/sse 0.6 on Fastify 5, defaults (heartbeat every 30 s): `await reply.sse.send(text)`
- * per event (it honours backpressure). Broadcast: a `Set` of the replies' SSE contexts.
+ * per event (it honours backpressure). Broadcast: the replies' SSE contexts by topic.
  */
 
 import type { Server } from 'node:http'
 import fastifySse, { type SSEReplyInterface } from '@fastify/sse'
 import Fastify, { type FastifyPluginAsync, type FastifyReply } from 'fastify'
-import { listening, runContestant } from '../lib/contestant.ts'
+import { DEFAULT_TOPIC, listening, runContestant, Topics } from '../lib/contestant.ts'
 import { payloads } from '../lib/payload.ts'
 
-const subscribers = new Set<SSEReplyInterface>()
+const subscribers = new Topics<SSEReplyInterface>()
 const app = Fastify({ logger: false })
 // The casts: the type-check program also sees Oven's own `reply.sse` augmentation (src/), and
 // the CommonJS default export's types; at run time this is @fastify/sse's documented usage.
@@ -30,13 +30,14 @@ app.get('/idle', { sse: true }, async (_request, reply) => {
   sse(reply).sendHeaders()
   reply.raw.flushHeaders()
 })
-app.get('/sub', { sse: true }, async (_request, reply) => {
+app.get('/sub', { sse: true }, async (request, reply) => {
+  const topic = (request.query as { topic?: string }).topic || DEFAULT_TOPIC
   const context = sse(reply)
   context.keepAlive()
   context.sendHeaders()
   reply.raw.flushHeaders()
-  subscribers.add(context)
-  context.onClose(() => subscribers.delete(context))
+  subscribers.add(topic, context)
+  context.onClose(() => subscribers.delete(topic, context))
 })
 
 runContestant({
@@ -44,9 +45,9 @@ runContestant({
     await app.ready()
     return listening(app.server as Server)
   },
-  publish: (data) => {
+  publish: (data, topic) => {
     const sends: Promise<void>[] = []
-    for (const context of subscribers) sends.push(context.send(data))
+    for (const context of subscribers.of(topic)) sends.push(context.send(data))
     return Promise.all(sends)
   },
   subscribers: () => subscribers.size,

@@ -1,16 +1,16 @@
 /**
  * Hono's `streamSSE` on `@hono/node-server`: `await stream.writeSSE({ data })` per event.
- * Broadcast: a `Set` of the streams, each written with `writeSSE`.
+ * Broadcast: the streams by topic, each written with `writeSSE`.
  */
 
 import type { Server } from 'node:http'
 import { createAdaptorServer } from '@hono/node-server'
 import { Hono } from 'hono'
 import { type SSEStreamingApi, streamSSE } from 'hono/streaming'
-import { listening, runContestant } from '../lib/contestant.ts'
+import { DEFAULT_TOPIC, listening, runContestant, Topics } from '../lib/contestant.ts'
 import { payloads } from '../lib/payload.ts'
 
-const subscribers = new Set<SSEStreamingApi>()
+const subscribers = new Topics<SSEStreamingApi>()
 const app = new Hono()
 
 const untilAborted = (stream: SSEStreamingApi) =>
@@ -26,17 +26,18 @@ app.get('/stream', (c) =>
 app.get('/idle', (c) => streamSSE(c, untilAborted))
 app.get('/sub', (c) =>
   streamSSE(c, async (stream) => {
-    subscribers.add(stream)
+    const topic = c.req.query('topic') || DEFAULT_TOPIC
+    subscribers.add(topic, stream)
     await untilAborted(stream)
-    subscribers.delete(stream)
+    subscribers.delete(topic, stream)
   }),
 )
 
 runContestant({
   listen: () => listening(createAdaptorServer({ fetch: app.fetch }) as Server),
-  publish: (data) => {
+  publish: (data, topic) => {
     const writes: Promise<void>[] = []
-    for (const stream of subscribers) writes.push(stream.writeSSE({ data }))
+    for (const stream of subscribers.of(topic)) writes.push(stream.writeSSE({ data }))
     return Promise.all(writes)
   },
   subscribers: () => subscribers.size,

@@ -6,10 +6,13 @@
  * - `GET /stream?n=&size=` — `n` events whose data is `payloads(size)(i)`, then the end;
  * - `GET /idle` — an event stream that stays open and sends nothing (the library's defaults,
  *   keep-alive timers included);
- * - `GET /sub` — joins the broadcast; the orchestrator triggers rounds over IPC.
+ * - `GET /sub?topic=` — joins the broadcast on `topic` (default {@link DEFAULT_TOPIC}); the
+ *   orchestrator triggers rounds over IPC. Left unpublished, it is an idle subscriber.
  */
 
+import { writeFileSync } from 'node:fs'
 import type { Server } from 'node:http'
+import { Session } from 'node:inspector/promises'
 import type { AddressInfo } from 'node:net'
 import { answer } from './ipc.ts'
 import { broadcastPayload } from './payload.ts'
@@ -18,9 +21,9 @@ import { broadcastPayload } from './payload.ts'
 export interface ContestantImpl {
   /** Starts the server on 127.0.0.1 and a free port. */
   listen(): Promise<Server>
-  /** Sends one event with `data` to every `/sub` client; may return a promise. */
-  publish(data: string): unknown
-  /** How many `/sub` clients are ready to receive a broadcast. */
+  /** Sends one event with `data` to every `/sub` client of `topic`; may return a promise. */
+  publish(data: string, topic: string): unknown
+  /** How many `/sub` clients, on every topic, are ready to receive a broadcast. */
   subscribers(): number
 }
 
@@ -50,10 +53,32 @@ async function collect(): Promise<MemoryFigures> {
   return { heapUsed, rss, external }
 }
 
+/** The V8 sampling profiler of this process, for `--profile` (bench/run.ts). */
+const profiler = { session: undefined as Session | undefined }
+
+async function profileStart(): Promise<void> {
+  if (!profiler.session) {
+    profiler.session = new Session()
+    profiler.session.connect()
+    await profiler.session.post('Profiler.enable')
+    // 100 µs between samples: enough samples in a run of a second or two.
+    await profiler.session.post('Profiler.setSamplingInterval', { interval: 100 })
+  }
+  await profiler.session.post('Profiler.start')
+}
+
+async function profileStop({ file }: { file: string }): Promise<void> {
+  if (!profiler.session) throw new Error('bench: profile-stop without profile-start')
+  const { profile } = await profiler.session.post('Profiler.stop')
+  writeFileSync(file, JSON.stringify(profile))
+}
+
 /** Starts a contestant and answers the orchestrator until it goes away. */
 export function runContestant(impl: ContestantImpl): void {
   let server: Server | undefined
   answer({
+    'profile-start': profileStart,
+    'profile-stop': profileStop,
     start: async () => {
       server ??= await impl.listen()
       return (server.address() as AddressInfo).port
@@ -61,10 +86,25 @@ export function runContestant(impl: ContestantImpl): void {
     cpu: (): CpuTime => process.cpuUsage(),
     memory: collect,
     subscribers: () => impl.subscribers(),
-    broadcast: async ({ count, size }: { count: number; size: number }) => {
+    // Each event goes to topics t0 … t(topics − 1) in turn, one payload (one publish time) for
+    // all: a subscriber of a later topic waits for the publishes before it, as in an app.
+    broadcast: async ({
+      count,
+      size,
+      topics = 1,
+    }: {
+      count: number
+      size: number
+      topics?: number
+    }) => {
       for (let i = 0; i < count; i++) {
-        const result = impl.publish(broadcastPayload(i, size))
-        if (result instanceof Promise) await result
+        const data = broadcastPayload(i, size)
+        const pending: Promise<unknown>[] = []
+        for (let t = 0; t < topics; t++) {
+          const result = impl.publish(data, topicName(t))
+          if (result instanceof Promise) pending.push(result)
+        }
+        if (pending.length > 0) await Promise.all(pending)
       }
     },
   })
@@ -74,8 +114,16 @@ export function runContestant(impl: ContestantImpl): void {
 export type Route =
   | { kind: 'stream'; n: number; size: number }
   | { kind: 'idle' }
-  | { kind: 'sub' }
+  | { kind: 'sub'; topic: string }
   | { kind: 'none' }
+
+/** The topic of `/sub` without a `topic` parameter. */
+export const DEFAULT_TOPIC = topicName(0)
+
+/** The name of broadcast topic number `t`. */
+export function topicName(t: number): string {
+  return `t${t}`
+}
 
 /** Parses a request URL into a {@link Route}. */
 export function route(url: string | undefined): Route {
@@ -85,7 +133,11 @@ export function route(url: string | undefined): Route {
     return { kind: 'stream', n: Number(query.get('n')), size: Number(query.get('size')) }
   }
   if (url === '/idle') return { kind: 'idle' }
-  if (url === '/sub') return { kind: 'sub' }
+  if (url === '/sub') return { kind: 'sub', topic: DEFAULT_TOPIC }
+  if (url.startsWith('/sub?')) {
+    const topic = new URLSearchParams(url.slice(5)).get('topic')
+    return { kind: 'sub', topic: topic || DEFAULT_TOPIC }
+  }
   return { kind: 'none' }
 }
 
@@ -113,4 +165,33 @@ export function track<T>(
 ) {
   set.add(item)
   emitter.once('close', () => set.delete(item))
+}
+
+/** Broadcast subscribers by topic, for the contestants that keep their own sets. */
+export class Topics<T> {
+  readonly #sets = new Map<string, Set<T>>()
+  #size = 0
+
+  /** Adds `item` to `topic`. */
+  add(topic: string, item: T): void {
+    let set = this.#sets.get(topic)
+    if (!set) this.#sets.set(topic, (set = new Set()))
+    set.add(item)
+    this.#size++
+  }
+
+  /** Removes `item` from `topic`. */
+  delete(topic: string, item: T): void {
+    if (this.#sets.get(topic)?.delete(item)) this.#size--
+  }
+
+  /** The subscribers of `topic`. */
+  of(topic: string): Iterable<T> {
+    return this.#sets.get(topic) ?? []
+  }
+
+  /** How many subscribers, on every topic. */
+  get size(): number {
+    return this.#size
+  }
 }

@@ -7,10 +7,18 @@ export interface ContestantInfo {
   label: string
   /** Whether it is Oven (targets and "Oven ahead" checks apply). */
   oven: boolean
+  /** The scenarios it takes part in; all when absent. */
+  scenarios?: readonly string[]
 }
 
 export const CONTESTANTS: readonly ContestantInfo[] = [
   { id: 'plain', label: 'node:http res.write loop (the limit)', oven: false },
+  {
+    id: 'plain-frames',
+    label: 'node:http loop writing pre-encoded frames',
+    oven: false,
+    scenarios: ['stream'],
+  },
   { id: 'oven-node', label: 'Oven sendEventStream', oven: true },
   { id: 'oven-web', label: 'Oven EventSourceResponse (@hono/node-server)', oven: true },
   { id: 'oven-hono', label: 'Oven on Hono (@hono/node-server, fast path)', oven: true },

@@ -10,7 +10,7 @@ import {
   createChannel,
   type StreamOptions,
 } from '../../src/index.ts'
-import type { Route } from './contestant.ts'
+import { DEFAULT_TOPIC, type Route } from './contestant.ts'
 import { payloads } from './payload.ts'
 
 /**
@@ -26,22 +26,21 @@ function* events(n: number, size: number): Generator<string> {
 
 /** Broadcast: Oven's `Broadcaster` with its defaults (history, queue, overflow policy). */
 const hub = new Broadcaster()
-const TOPIC = 'bench'
 
 /** The content for a route (not `none`). */
 export function content<Req>(r: Route): Content<Req> {
   if (r.kind === 'stream') return events(r.n, r.size)
-  if (r.kind === 'sub') return (ctx) => hub.subscribe(TOPIC, ctx)
+  if (r.kind === 'sub') return (ctx) => hub.subscribe(r.topic, ctx)
   // An idle stream: a channel nobody sends to, as an app holds one per client to push later.
   return createChannel<ContentItem>(1)
 }
 
-/** Sends one event to every subscriber. */
-export function publish(data: string): Promise<string> {
-  return hub.publish(TOPIC, data)
+/** Sends one event to every subscriber of `topic`. */
+export function publish(data: string, topic: string = DEFAULT_TOPIC): Promise<string> {
+  return hub.publish(topic, data)
 }
 
 /** How many subscribers are connected. */
 export function subscriberCount(): number {
-  return hub.subscribers(TOPIC)
+  return hub.subscribers()
 }

@@ -13,7 +13,7 @@ import { type Summary, summarize } from './stats.ts'
 
 /** One measured run of one contestant. */
 export interface RunRecord {
-  scenario: 'stream' | 'idle' | 'broadcast'
+  scenario: 'stream' | 'idle' | 'subscribers' | 'broadcast'
   contestant: string
   rep: number
   params: Record<string, number>
@@ -150,6 +150,10 @@ const COLUMNS: Record<string, Column[]> = {
     { metric: 'heapKiB', title: 'heap KiB/conn', ratio: true },
     { metric: 'rssKiB', title: 'RSS KiB/conn', ratio: true },
   ],
+  subscribers: [
+    { metric: 'heapKiB', title: 'heap KiB/conn', ratio: true },
+    { metric: 'rssKiB', title: 'RSS KiB/conn', ratio: true },
+  ],
   broadcast: [
     { metric: 'cpuPerDelivery', title: 'server CPU µs/delivery', ratio: true },
     { metric: 'p50Ms', title: 'p50 latency ms', ratio: false },
@@ -163,7 +167,9 @@ function caseTitle(scenario: string, p: Record<string, number>): string {
   if (scenario === 'stream')
     return `One client, ${n(p.n)} × ${p.size === 4096 ? '4 KiB' : `${p.size} B`} events`
   if (scenario === 'idle') return `${n(p.connections)} idle connections (after GC)`
-  return `Broadcast of ${p.events} × ${p.size} B events to ${n(p.clients)} clients`
+  if (scenario === 'subscribers') return `${n(p.connections)} idle broadcast subscribers (after GC)`
+  const topics = p.topics === undefined ? '' : ` on ${n(p.topics)} topics`
+  return `Broadcast of ${p.events} × ${p.size} B events to ${n(p.clients)} clients${topics}`
 }
 
 function table(entry: ReturnType<typeof aggregate>[number]): string {
@@ -262,11 +268,46 @@ function checks(cases: ReturnType<typeof aggregate>): Check[] {
     1.05,
   )
   const clients = maxOf('broadcast', 'clients')
+  const oneTopic = (p: Record<string, number>) => p.clients === clients && p.topics === undefined
   add(
     `sendEventStream broadcast CPU/delivery at ${clients}`,
-    ratioOf(cases, 'broadcast', (p) => p.clients === clients, 'oven-node', 'cpuPerDelivery'),
+    ratioOf(cases, 'broadcast', oneTopic, 'oven-node', 'cpuPerDelivery'),
     '≤',
     1.0,
+  )
+  // Issue #14: the shapes users run.
+  for (const metric of ['p50Ms', 'p99Ms']) {
+    add(
+      `sendEventStream broadcast ${metric.slice(0, 3)} latency at ${clients}`,
+      ratioOf(cases, 'broadcast', oneTopic, 'oven-node', metric),
+      '≤',
+      1.0,
+    )
+  }
+  const subscribers = maxOf('subscribers', 'connections')
+  for (const [metric, label] of [
+    ['heapKiB', 'heap'],
+    ['rssKiB', 'RSS'],
+  ] as const) {
+    add(
+      `sendEventStream ${label}/idle subscriber at ${subscribers}`,
+      ratioOf(cases, 'subscribers', (p) => p.connections === subscribers, 'oven-node', metric),
+      '≤',
+      1.05,
+    )
+  }
+  const large = (p: Record<string, number>) => p.size === 4096
+  add(
+    'sendEventStream events/s, 4 KiB, against pre-encoded frames',
+    ratioOf(cases, 'stream', large, 'oven-node', 'eventsPerSec', 'plain-frames'),
+    '≥',
+    0.95,
+  )
+  add(
+    'sendEventStream CPU/event, 4 KiB, against pre-encoded frames',
+    ratioOf(cases, 'stream', large, 'oven-node', 'cpuPerEvent', 'plain-frames'),
+    '≤',
+    1.1,
   )
   return out
 }
@@ -438,6 +479,21 @@ Reading the results:
   (\`direct: false\`, or any route behind a middleware) @hono/node-server copies a
   \`ReadableStream\` into it, which holds about 2.3 times the heap per idle connection.`
 
+/** Where the hand-written part of docs/benchmarks.md starts; a full run keeps what follows. */
+export const HAND_WRITTEN = '<!-- Hand-written from here on: npm run bench keeps it. -->'
+
+/** The hand-written tail of the doc at `path` (from {@link HAND_WRITTEN}), or nothing. */
+function handWritten(path: string): string {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch {
+    return ''
+  }
+  const at = text.indexOf(HAND_WRITTEN)
+  return at < 0 ? '' : `\n${text.slice(at)}`
+}
+
 /** Writes the JSON (always) and docs/benchmarks.md with its chart (when asked). */
 export function writeOutputs(
   results: Results,
@@ -453,9 +509,10 @@ export function writeOutputs(
   const titles: Record<string, string> = {
     stream: '### 1. One client: events/s and server CPU per event',
     idle: '### 2. Idle connections: memory per connection',
+    subscribers: '### 2b. Idle broadcast subscribers: memory per connection',
     broadcast: '### 3. Broadcast: CPU per delivery and latency',
   }
-  for (const scenario of ['stream', 'idle', 'broadcast']) {
+  for (const scenario of ['stream', 'idle', 'subscribers', 'broadcast']) {
     const entries = cases.filter((c) => c.scenario === scenario)
     if (entries.length === 0) continue
     sections.push(titles[scenario]!, '', ...entries.map(table))
@@ -494,7 +551,7 @@ export function writeOutputs(
     `Versions: ${versions}`,
     '',
     ...sections,
-    '### Targets (issues 2 and 5)',
+    '### Targets (issues 2, 5 and 14)',
     '',
     ...checkLines,
     '',
@@ -537,7 +594,8 @@ export function writeOutputs(
       '`npm run bench -- --quick` for a smoke run under a minute).',
       '',
     ].join('\n')
-    writeFileSync(sibling(import.meta.url, '../../docs/benchmarks.md'), doc)
+    const docPath = sibling(import.meta.url, '../../docs/benchmarks.md')
+    writeFileSync(docPath, doc + handWritten(docPath))
   }
   return { markdown, failures }
 }

@@ -6,6 +6,7 @@
  */
 
 import { connect, type Socket } from 'node:net'
+import { topicName } from '../lib/contestant.ts'
 import { answer } from '../lib/ipc.ts'
 import { FILLER, INDEX_DIGITS, nowMicros, TIME_DIGITS } from '../lib/payload.ts'
 import { summarize } from '../lib/stats.ts'
@@ -106,12 +107,19 @@ function stream(args: { port: number; n: number; size: number; timeout: number }
 const held: Socket[] = []
 
 /**
- * Opens connections to `path` (at most `concurrency` waiting for their head at once) and calls
- * `onHead` for each; resolves when all `count` have their head.
+ * Connections per source address: below the 28 232 ephemeral ports Linux gives one
+ * (source, destination) pair by default, so that 50 000 connections to one port can be opened
+ * from 127.0.0.1, 127.0.0.2, 127.0.0.3 (all loopback).
+ */
+const PER_SOURCE = 20_000
+
+/**
+ * Opens connections to `path(index)` (at most `concurrency` waiting for their head at once) and
+ * calls `setup` for each; resolves when all `count` have their head.
  */
 function openMany(
   port: number,
-  path: string,
+  path: (index: number) => string,
   count: number,
   timeout: number,
   setup: (socket: Socket, index: number) => ResponseDecoder,
@@ -124,11 +132,18 @@ function openMany(
     let failed = false
     const timer = setTimeout(() => {
       failed = true
-      reject(new Error(`bench: only ${ready} of ${count} connections to ${path} in ${timeout} ms`))
+      reject(
+        new Error(`bench: only ${ready} of ${count} connections to ${path(0)} in ${timeout} ms`),
+      )
     }, timeout)
     const launch = () => {
       const index = launched++
-      const socket = connect({ port, host: HOST })
+      const source = Math.floor(held.length / PER_SOURCE)
+      const socket = connect({
+        port,
+        host: HOST,
+        ...(source > 0 ? { localAddress: `127.0.0.${1 + source}` } : {}),
+      })
       held.push(socket)
       const decoder = setup(socket, index)
       let headSeen = false
@@ -150,9 +165,9 @@ function openMany(
         if (failed) return
         failed = true
         clearTimeout(timer)
-        reject(new Error(`bench: connection ${index} to ${path} failed: ${error.message}`))
+        reject(new Error(`bench: connection ${index} to ${path(index)} failed: ${error.message}`))
       })
-      socket.write(request(path))
+      socket.write(request(path(index)))
     }
     if (count === 0) {
       clearTimeout(timer)
@@ -222,20 +237,28 @@ function subscriberDecoder(): ResponseDecoder {
 answer({
   stream,
 
-  /** Opens idle connections until `total` are open (adds to those already held). */
-  idle: async ({ port, total, timeout }: { port: number; total: number; timeout: number }) => {
+  /**
+   * Opens idle connections to `path` (default `/idle`; `/sub` for subscribers nobody publishes
+   * to) until `total` are open (adds to those already held).
+   */
+  idle: async (args: { port: number; total: number; timeout: number; path?: string }) => {
+    const { port, total, timeout, path = '/idle' } = args
     badStatus = 0
-    const result = await openMany(port, '/idle', total - held.length, timeout, headOnly)
+    const result = await openMany(port, () => path, total - held.length, timeout, headOnly)
     if (badStatus > 0) throw new Error(`bench: ${badStatus} idle connections got a non-200 status`)
     return { open: held.length, ms: result.ms }
   },
 
-  /** Opens `count` subscribers and arms a broadcast round of `events` × `size`. */
+  /**
+   * Opens `count` subscribers, spread over `topics` topics (subscriber k on `t(k mod topics)`),
+   * and arms a broadcast round of `events` × `size` on every topic.
+   */
   subscribe: async (args: {
     port: number
     count: number
     events: number
     size: number
+    topics?: number
     timeout: number
   }) => {
     badStatus = 0
@@ -251,7 +274,9 @@ answer({
       error: undefined,
       done: undefined,
     })
-    const result = await openMany(args.port, '/sub', args.count, args.timeout, subscriberDecoder)
+    const topics = args.topics ?? 1
+    const path = (k: number) => (topics === 1 ? '/sub' : `/sub?topic=${topicName(k % topics)}`)
+    const result = await openMany(args.port, path, args.count, args.timeout, subscriberDecoder)
     if (badStatus > 0) throw new Error(`bench: ${badStatus} subscribers got a non-200 status`)
     return result
   },

@@ -45,7 +45,9 @@ test('the benchmark harness runs every scenario and checks what clients received
   expect(results.failures).toEqual([])
   for (const contestant of ['oven-node']) {
     const mine = results.records.filter((r) => r.contestant === contestant)
-    expect(new Set(mine.map((r) => r.scenario))).toEqual(new Set(['stream', 'idle', 'broadcast']))
+    expect(new Set(mine.map((r) => r.scenario))).toEqual(
+      new Set(['stream', 'idle', 'subscribers', 'broadcast']),
+    )
     for (const record of mine) {
       expect(record.error).toBeUndefined()
       for (const value of Object.values(record.metrics)) expect(Number.isFinite(value)).toBe(true)
