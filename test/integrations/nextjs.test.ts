@@ -24,6 +24,7 @@ import { Teardown } from '../helpers/teardown.ts'
 import { within } from '../helpers/wait.ts'
 import { PREFIX } from './fixtures/next-pages-routes.ts'
 import { routesTarget } from './fixtures/runtime.ts'
+import { FAIL_MESSAGE } from './fixtures/scenario.ts'
 import { sseScenarios, type Target } from './fixtures/suite.ts'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
@@ -256,14 +257,22 @@ const expectAppError: Target['expectError'] = ({ status, headers, body }) => {
 }
 
 /**
- * A Pages Router API route that rejects: Next's API resolver answers 500 in plain text
- * (`next dev` ends the text with a newline).
+ * A Pages Router API route that rejects: `next start`'s API resolver answers 500 in plain text.
+ * `next dev` rethrows to its dev server, which renders its `_error` page (HTML carrying the
+ * status and the error) or, when that render fails (the page still compiling, say), falls back
+ * to plain text ending in a newline (next-dev-server.js `run`). Either is Next's own answer.
  */
 const expectPagesError =
   (mode: 'start' | 'dev'): Target['expectError'] =>
   ({ status, body }) => {
     expect(status).toBe(500)
-    expect(body).toBe(mode === 'start' ? 'Internal Server Error' : 'Internal Server Error\n')
+    if (mode === 'start' || !body.startsWith('<!DOCTYPE html>')) {
+      expect(body).toBe(mode === 'start' ? 'Internal Server Error' : 'Internal Server Error\n')
+    } else {
+      expect(body).toContain('"page":"/_error"')
+      expect(body).toContain('"statusCode":500')
+      expect(body).toContain(JSON.stringify(FAIL_MESSAGE))
+    }
   }
 
 /** Figures printed once, as JSON, by mode. */
