@@ -18,6 +18,7 @@ import {
   readKey,
   retryAfterHeader,
 } from './limiter.ts'
+import { plainAnswerHeaders } from './refusal.ts'
 
 export type { ReleaseSlot } from './limiter.ts'
 
@@ -186,9 +187,8 @@ export class ConnectionLimiter<Req = unknown> implements Limiter<Req> {
 export const REJECTION_BODY = 'Too many open event streams; retry later.\n'
 
 /**
- * The head of a 503 answer (`retryAfter` from {@link ConnectionLimiter.retryAfterHeader}): the caller's extra headers (given as the pairs `buildHeaders`
- * produced, so framing headers are already filtered out) with the event-stream framing
- * replaced by a plain-text answer.
+ * The head of a 503 answer (`retryAfter` from {@link ConnectionLimiter.retryAfterHeader}): a
+ * plain-text answer with `Retry-After` (see `plainAnswerHeaders`); a rejection is never cached.
  *
  * @internal
  */
@@ -196,23 +196,5 @@ export function rejectionHeaders(
   retryAfter: string,
   streamHead: ReadonlyArray<readonly [string, string]>,
 ): Array<[string, string]> {
-  const out: Array<[string, string]> = []
-  for (const [name, value] of streamHead) {
-    const lower = name.toLowerCase()
-    // The stream's own framing (and its cache policy: a rejection must never be cached).
-    if (
-      lower === 'content-type' ||
-      lower === 'cache-control' ||
-      lower === 'x-accel-buffering' ||
-      lower === 'connection' ||
-      lower === 'retry-after'
-    ) {
-      continue
-    }
-    out.push([name, value])
-  }
-  out.push(['Content-Type', 'text/plain; charset=utf-8'])
-  out.push(['Cache-Control', 'no-store'])
-  out.push(['Retry-After', retryAfter])
-  return out
+  return plainAnswerHeaders(streamHead, [['Retry-After', retryAfter]])
 }

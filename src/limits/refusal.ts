@@ -24,9 +24,37 @@ export function refusalBody(status: 401 | 403): string {
 }
 
 /**
- * The head of a refusal: the caller's extra headers (CORS, say) without the event-stream
- * framing, a plain-text answer that is never cached, and for `401` the `WWW-Authenticate`
- * challenge RFC 9110 §11.6.1 asks for (`Bearer`, unless the `headers` option sets one).
+ * The head of a plain-text answer given instead of a stream (a refusal, the limiter's `503`):
+ * the caller's extra headers (CORS, say) without the event-stream framing or its cache policy,
+ * then `Content-Type: text/plain`, `Cache-Control: no-store` and the answer's own `extra`
+ * headers, which replace any of the same name.
+ *
+ * @internal
+ */
+export function plainAnswerHeaders(
+  streamHead: ReadonlyArray<readonly [string, string]>,
+  extra: ReadonlyArray<readonly [string, string]>,
+): Array<[string, string]> {
+  const replaced = new Set([
+    'content-type',
+    'cache-control',
+    'x-accel-buffering',
+    'connection',
+    ...extra.map(([name]) => name.toLowerCase()),
+  ])
+  const out: Array<[string, string]> = []
+  for (const [name, value] of streamHead) {
+    if (!replaced.has(name.toLowerCase())) out.push([name, value])
+  }
+  out.push(['Content-Type', 'text/plain; charset=utf-8'], ['Cache-Control', 'no-store'])
+  for (const [name, value] of extra) out.push([name, value])
+  return out
+}
+
+/**
+ * The head of a refusal: a plain-text answer (see {@link plainAnswerHeaders}), and for `401` the
+ * `WWW-Authenticate` challenge RFC 9110 §11.6.1 asks for (`Bearer`, unless the `headers` option
+ * sets one).
  *
  * @internal
  */
@@ -34,23 +62,9 @@ export function refusalHeaders(
   status: 401 | 403,
   streamHead: ReadonlyArray<readonly [string, string]>,
 ): Array<[string, string]> {
-  const out: Array<[string, string]> = []
-  let challenged = false
-  for (const [name, value] of streamHead) {
-    const lower = name.toLowerCase()
-    if (
-      lower === 'content-type' ||
-      lower === 'cache-control' ||
-      lower === 'x-accel-buffering' ||
-      lower === 'connection'
-    ) {
-      continue
-    }
-    if (lower === 'www-authenticate') challenged = true
-    out.push([name, value])
-  }
-  out.push(['Content-Type', 'text/plain; charset=utf-8'])
-  out.push(['Cache-Control', 'no-store'])
-  if (status === 401 && !challenged) out.push(['WWW-Authenticate', 'Bearer'])
-  return out
+  const challenged = streamHead.some(([name]) => name.toLowerCase() === 'www-authenticate')
+  return plainAnswerHeaders(
+    streamHead,
+    status === 401 && !challenged ? [['WWW-Authenticate', 'Bearer']] : [],
+  )
 }

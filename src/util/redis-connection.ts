@@ -161,7 +161,7 @@ export class RedisConnection {
 
   /** Sends one command; it settles within `commandTimeout`, and fails at once when offline. */
   async send(args: string[]): Promise<unknown> {
-    await this.waitFirstConnection()
+    if (!this.client.isReady) await this.waitFirstConnection()
     if (!this.client.isReady) throw this.lastError ?? new Error('not connected')
     const controller = new AbortController()
     this.#sending.add(controller)
