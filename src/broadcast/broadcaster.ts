@@ -14,6 +14,7 @@ import { InOrder } from '../contracts/in-order.ts'
 import { now, streamEvent } from '../diagnostics/channels.ts'
 import type { Serializer } from '../encoder/encode.ts'
 import { checkOptionNames, describe, invalidOption, SseError } from '../errors.ts'
+import { streamEndsOf } from '../stream/context.ts'
 import { allowsShortDurations, checkDelay, type DurationRule } from '../util/delay.ts'
 import {
   type AuthorizeHook,
@@ -28,7 +29,12 @@ import { formatEventId, type Position } from './event-id.ts'
 import { Fanout } from './fanout.ts'
 import { MemoryBroker } from './memory-broker.ts'
 import { type BroadcastItem, toPayload } from './payload.ts'
-import { type BroadcastFilter, type OverflowPolicy, Subscription } from './subscription.ts'
+import {
+  type BroadcastFilter,
+  type OverflowPolicy,
+  Subscription,
+  type SubscriptionLimits,
+} from './subscription.ts'
 import { isPattern, type Pattern, parsePattern } from './topic-pattern.ts'
 
 /**
@@ -300,10 +306,9 @@ export class Broadcaster<C extends AnyContract | undefined = undefined, Req = un
   readonly #broker: Broker
   readonly #history: number
   readonly #historyTtl: number
-  readonly #capacity: number
   readonly #maxTopics: number
-  readonly #maxResume: number
-  readonly #overflow: OverflowPolicy
+  /** Queue size, resume bound and overflow policy: one object for every subscription. */
+  readonly #limits: SubscriptionLimits
   readonly #serialize: Serializer | undefined
   readonly #fanout: Fanout
   readonly #authorize: AuthorizeHook<Req> | undefined
@@ -326,14 +331,14 @@ export class Broadcaster<C extends AnyContract | undefined = undefined, Req = un
       options.historyTtl === undefined
         ? DEFAULT_HISTORY_TTL
         : checkDelay('historyTtl', options.historyTtl, HISTORY_TTL, allowsShortDurations(options))
-    this.#capacity = checkCount('queue', options.queue, 1000, 1)
+    const capacity = checkCount('queue', options.queue, 1000, 1)
     this.#maxTopics = checkCount('maxTopics', options.maxTopics, 1000, 1)
-    this.#maxResume = checkCount('maxResume', options.maxResume, 10_000, 0)
+    const maxResume = checkCount('maxResume', options.maxResume, 10_000, 0)
     const overflow = options.overflow ?? 'disconnect'
     if (overflow !== 'disconnect' && overflow !== 'drop-oldest') {
       invalidOption('overflow', '"disconnect" or "drop-oldest"', overflow)
     }
-    this.#overflow = overflow
+    this.#limits = Object.freeze({ capacity, maxResume, overflow })
     if (options.serialize !== undefined && typeof options.serialize !== 'function') {
       invalidOption('serialize', 'a function', options.serialize)
     }
@@ -548,12 +553,11 @@ export class Broadcaster<C extends AnyContract | undefined = undefined, Req = un
       topics: narrowed.topics,
       patterns: narrowed.patterns,
       grants: narrowed.grants,
-      capacity: this.#capacity,
-      maxResume: this.#maxResume,
-      overflow: this.#overflow,
+      limits: this.#limits,
       filter: options.filter,
       lastEventId: options.lastEventId,
-      signal: options.signal,
+      // A stream's own context ends it without making `ctx.signal` (stream/context.ts).
+      ends: streamEndsOf(options) ?? options.signal,
     })
   }
 

@@ -14,6 +14,7 @@
 import { publishTimes } from '../diagnostics/channels.ts'
 import type { ServerSentEvent } from '../encoder/encode.ts'
 import { scheduleAfterBurst } from '../stream/schedule.ts'
+import type { ClientDropper } from '../stream/source.ts'
 import { type PrivateTopics, segmentsOf } from './authorize.ts'
 import { type Broker, type BrokerMessage, type HistoryRead, READ_PAGE } from './broker.ts'
 import { DecodedEvents } from './decoded-events.ts'
@@ -61,7 +62,7 @@ export class Fanout implements FeedHost, SubscriptionHost {
   #listeningAll: Promise<void> | undefined
   readonly privateTopics: PrivateTopics
   #toWake: Subscription[] = []
-  #toDrop: Array<() => void> = []
+  #toDrop: ClientDropper[] = []
   #closed = false
 
   /**
@@ -271,8 +272,8 @@ export class Fanout implements FeedHost, SubscriptionHost {
   }
 
   /** After the delivery loop that overflowed them: a microtask runs once the loop is over. */
-  afterDelivery(drop: () => void): void {
-    this.#toDrop.push(drop)
+  afterDelivery(stream: ClientDropper): void {
+    this.#toDrop.push(stream)
     if (this.#toDrop.length === 1) queueMicrotask(this.#dropAll)
   }
 
@@ -285,6 +286,6 @@ export class Fanout implements FeedHost, SubscriptionHost {
   readonly #dropAll = (): void => {
     const drops = this.#toDrop
     this.#toDrop = []
-    for (const drop of drops) drop()
+    for (const stream of drops) stream.dropClient()
   }
 }

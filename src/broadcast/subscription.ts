@@ -16,6 +16,13 @@ import { overflow } from '../diagnostics/channels.ts'
 import { ServerSentEvent } from '../encoder/encode.ts'
 import { SseError } from '../errors.ts'
 import {
+  offStreamEnd,
+  onStreamEnd,
+  type StreamEndListener,
+  type StreamEnds,
+} from '../stream/context.ts'
+import {
+  type ClientDropper,
   isThenable,
   nextByHand,
   type Puller,
@@ -90,10 +97,10 @@ export interface SubscriptionHost {
   /** Calls `subscription.wake()` soon, once for all subscriptions woken in the same burst. */
   scheduleWake(subscription: Subscription): void
   /**
-   * Runs `drop` once the delivery in progress is over: dropping a client runs its stream's
-   * hooks, and no user callback may run inside a loop over the subscribers.
+   * Drops the client of `stream` once the delivery in progress is over: dropping a client runs
+   * its stream's hooks, and no user callback may run inside a loop over the subscribers.
    */
-  afterDelivery(drop: () => void): void
+  afterDelivery(stream: ClientDropper): void
   /** The broadcaster's private topic declarations (see `authorize.ts`). */
   readonly privateTopics: PrivateTopics
   /**
@@ -103,6 +110,14 @@ export interface SubscriptionHost {
   topicsAfter(after: number): Promise<TopicListing>
 }
 
+/** A broadcaster's bounds, one object shared by all its subscriptions. @internal */
+export interface SubscriptionLimits {
+  readonly capacity: number
+  /** The most missed events a resume is sent; past it, the reset event. */
+  readonly maxResume: number
+  readonly overflow: OverflowPolicy
+}
+
 /** @internal */
 export interface SubscriptionConfig {
   topics: readonly string[]
@@ -110,13 +125,14 @@ export interface SubscriptionConfig {
   patterns: readonly Pattern[]
   /** What the `authorize` hook granted; `undefined`: no hook, or it granted the request. */
   grants: Grants | undefined
-  capacity: number
-  /** The most missed events a resume is sent; past it, the reset event. */
-  maxResume: number
-  overflow: OverflowPolicy
+  limits: SubscriptionLimits
   filter: BroadcastFilter | undefined
   lastEventId: string | undefined
-  signal: AbortSignal | undefined
+  /**
+   * What ends it: the stream's context (given `ctx`, it listens without making `ctx.signal`;
+   * see `onStreamEnd` in stream/context.ts) or a caller's signal.
+   */
+  ends: StreamEnds | AbortSignal | undefined
 }
 
 /** Something the broadcaster handed over while the subscription was still in setup. */
@@ -144,6 +160,17 @@ type State = (typeof State)[keyof typeof State]
 
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined }
 
+/** Registers `listener` for the end; `false` when it has come already (nothing registered). */
+function listenForEnd(ends: StreamEnds | AbortSignal, listener: StreamEndListener): boolean {
+  if (!(ends instanceof AbortSignal)) return ends[onStreamEnd](listener)
+  if (ends.aborted) return false
+  ends.addEventListener('abort', listener)
+  return true
+}
+
+/** The `patterns` of a subscription without any: one array shared by all of them. */
+const NO_PATTERNS: readonly never[] = Object.freeze([])
+
 /**
  * A live subscription to one or more topics: content for `EventSourceResponse` and
  * `sendEventStream` (it is async-iterable, read by one stream). Made by
@@ -155,7 +182,11 @@ const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined }
  * closes, or on overflow with the `'disconnect'` policy.
  */
 export class Subscription
-  implements AsyncIterable<ServerSentEvent>, AsyncIterator<ServerSentEvent>, Puller
+  implements
+    AsyncIterable<ServerSentEvent>,
+    AsyncIterator<ServerSentEvent>,
+    Puller,
+    StreamEndListener
 {
   /** The topics it covers (without wildcards). */
   readonly topics: readonly string[]
@@ -169,55 +200,57 @@ export class Subscription
    */
   readonly ready: Promise<void>
 
+  // An idle subscriber is most of a broadcaster's memory (thousands of open dashboards), so
+  // what only some need is made when needed: the held messages and the backlog during setup,
+  // the queue with the first event. Measured with heap snapshots of 3 200 idle subscribers.
   readonly #host: SubscriptionHost
-  readonly #capacity: number
-  readonly #maxResume: number
-  readonly #overflow: OverflowPolicy
+  readonly #limits: SubscriptionLimits
   readonly #filter: BroadcastFilter | undefined
-  readonly #signal: AbortSignal | undefined
   readonly #grants: Grants | undefined
+  /** What it listens to for its end, until it ends: see {@link SubscriptionConfig.ends}. */
+  #ends: StreamEnds | AbortSignal | undefined
 
   #state: State = State.Setup
   #epoch: string | undefined
   /** The position this subscriber has been given everything up to. */
   #position = 0
-  #held: Held[] = []
+  #held: Held[] | undefined
   #heldOverflow = false
   /** Missed events from the history, served before the queue. */
-  readonly #backlog = new Deque<BrokerMessage>()
-  readonly #queue = new Deque<ServerSentEvent>()
+  #backlog: Deque<BrokerMessage> | undefined
+  #queue: Deque<ServerSentEvent> | undefined
   /** The stream waiting for the next event (see `pullInto`). */
   #reader: Receiver | undefined
   #wakeScheduled = false
   #error: { value: unknown } | undefined
   #iterating = false
-  /** Drops the client of the stream reading this subscription (its client dropper). */
-  #drop: (() => void) | undefined
+  /** The stream reading this subscription, to drop its client on overflow. */
+  #stream: ClientDropper | undefined
 
   /** @internal Use `Broadcaster.subscribe`. */
   constructor(host: SubscriptionHost, config: SubscriptionConfig) {
     this.#host = host
-    this.topics = config.topics
-    this.wildcards = config.patterns
-    this.patterns = config.patterns.map((pattern) => pattern.source)
+    // An exact-size copy: a list built by `push` keeps room for 16 more.
+    this.topics = config.topics.slice()
+    this.wildcards = config.patterns.length === 0 ? NO_PATTERNS : config.patterns
+    this.patterns =
+      config.patterns.length === 0 ? NO_PATTERNS : config.patterns.map((pattern) => pattern.source)
     this.#grants = config.grants
-    this.#capacity = config.capacity
-    this.#maxResume = config.maxResume
-    this.#overflow = config.overflow
+    this.#limits = config.limits
     this.#filter = config.filter
-    this.#signal = config.signal
-    if (config.signal?.aborted) {
+    const { ends } = config
+    if (ends !== undefined && !listenForEnd(ends, this)) {
       this.#state = State.Closed
       this.ready = Promise.resolve()
       return
     }
-    config.signal?.addEventListener('abort', this.#onAbort)
+    this.#ends = ends
     this.ready = this.#setup(config.lastEventId)
   }
 
   /** How many events wait to be read (queued live events plus missed events). */
   get size(): number {
-    return this.#queue.size + this.#backlog.size
+    return (this.#queue?.size ?? 0) + (this.#backlog?.size ?? 0)
   }
 
   /** Whether the subscription has ended. */
@@ -307,13 +340,13 @@ export class Subscription
       // Messages held during setup: read them instead when too many arrived to hold.
       while (this.#heldOverflow && this.#state === State.Setup) {
         this.#heldOverflow = false
-        this.#held = []
+        this.#held = undefined
         await this.#readMissed()
       }
       if (this.#state !== State.Setup) return
       // Synchronous from here: nothing can be held between this drain and going live.
-      const held = this.#held
-      this.#held = []
+      const held = this.#held ?? NO_PATTERNS
+      this.#held = undefined
       this.#state = State.Live
       for (const item of held) {
         if (this.#state !== State.Live) break
@@ -335,16 +368,17 @@ export class Subscription
   async #readMissed(): Promise<void> {
     const { topics, forgotten, head: listed } = await this.#resumeTopics()
     if (this.#state !== State.Setup) return
+    const backlog = (this.#backlog ??= new Deque())
     for (;;) {
       const read = await this.#host.read(topics, this.#position, READ_PAGE)
       if (this.#state !== State.Setup) return
       if (read.epoch !== this.#epoch) {
-        this.#backlog.clear()
+        backlog.clear()
         this.#reset('lost', read.epoch, read.head)
         return
       }
       if (this.#trimmedSince(read.trimmed, this.#position) || forgotten > this.#position) {
-        this.#backlog.clear()
+        backlog.clear()
         this.#reset('expired', read.epoch, read.head)
         return
       }
@@ -352,10 +386,10 @@ export class Subscription
       // follows it comes live (this subscription was listening before the listing was made).
       const through = Math.min(read.through, listed)
       for (const message of read.messages) {
-        if (message.seq > this.#position && message.seq <= through) this.#backlog.push(message)
+        if (message.seq > this.#position && message.seq <= through) backlog.push(message)
       }
-      if (this.#backlog.size > this.#maxResume) {
-        this.#backlog.clear()
+      if (backlog.size > this.#limits.maxResume) {
+        backlog.clear()
         this.#reset('expired', read.epoch, read.head)
         return
       }
@@ -393,13 +427,14 @@ export class Subscription
 
   #hold(item: Held): void {
     if (this.#heldOverflow) return
+    const held = (this.#held ??= [])
     // Bounded: past this, setup drops what it holds and reads the history again instead.
-    if (this.#held.length >= Math.max(this.#capacity, 256)) {
+    if (held.length >= Math.max(this.#limits.capacity, 256)) {
       this.#heldOverflow = true
-      this.#held = []
+      this.#held = undefined
       return
     }
-    this.#held.push(item)
+    held.push(item)
   }
 
   /** Whether the history dropped a message after `position` of a topic this subscription has. */
@@ -484,23 +519,25 @@ export class Subscription
   }
 
   #enqueue(event: ServerSentEvent): void {
-    if (this.#queue.size < this.#capacity) {
-      this.#queue.push(event)
+    const queue = (this.#queue ??= new Deque())
+    const { capacity } = this.#limits
+    if (queue.size < capacity) {
+      queue.push(event)
       if (!this.#reader) return
       // A waiting stream is woken once per burst, not once per event: it then takes the whole
       // burst without a promise per event, which is most of the cost of a fan-out. A burst
       // that fills half the queue wakes it at once, so bursts never overflow a stream that
       // keeps up.
-      if (this.#queue.size * 2 >= this.#capacity) this.#serveReader()
+      if (queue.size * 2 >= capacity) this.#serveReader()
       else if (!this.#wakeScheduled) {
         this.#wakeScheduled = true
         this.#host.scheduleWake(this)
       }
       return
     }
-    if (this.#overflow === 'drop-oldest') {
-      this.#queue.shift()
-      this.#queue.push(event)
+    if (this.#limits.overflow === 'drop-oldest') {
+      queue.shift()
+      queue.push(event)
       this.#host.stats.dropped++
       if (overflow.hasSubscribers) overflow.publish({ policy: 'drop-oldest', topics: this.topics })
       return
@@ -511,22 +548,23 @@ export class Subscription
     this.#host.stats.disconnected++
     if (overflow.hasSubscribers) overflow.publish({ policy: 'disconnect', topics: this.topics })
     this.#close()
-    const drop = this.#drop
-    if (drop) this.#host.afterDelivery(drop)
+    const stream = this.#stream
+    if (stream) this.#host.afterDelivery(stream)
   }
 
   // ---- the reading side -------------------------------------------------------------------
 
   /** The next item, or `undefined` when none is ready. */
   #take(): ServerSentEvent | undefined {
-    while (this.#backlog.size > 0) {
-      const message = this.#backlog.shift()!
+    const backlog = this.#backlog
+    while (backlog !== undefined && backlog.size > 0) {
+      const message = backlog.shift()!
       const event = this.#host.decode(message)
       if (this.#filter && !this.#passes(event, message.topic)) continue
       this.#host.stats.delivered++
       return event
     }
-    const event = this.#queue.shift()
+    const event = this.#queue?.shift()
     if (event) this.#host.stats.delivered++
     return event
   }
@@ -590,9 +628,9 @@ export class Subscription
     return Promise.resolve(DONE)
   }
 
-  /** Receives the stream's client dropper, for a client that overflows. @internal */
-  [takeClientDropper](drop: () => void): void {
-    this.#drop = drop
+  /** Receives the stream reading it, to drop its client on overflow. @internal */
+  [takeClientDropper](stream: ClientDropper): void {
+    this.#stream = stream
   }
 
   [Symbol.asyncIterator](): AsyncIterator<ServerSentEvent> {
@@ -610,7 +648,11 @@ export class Subscription
 
   // ---- ending -----------------------------------------------------------------------------
 
-  readonly #onAbort = (): void => {
+  /**
+   * Its stream stopped wanting items, or the caller's signal aborted: it ends at once. (An
+   * EventListener object rather than a closure per subscription.) @internal
+   */
+  handleEvent(): void {
     this.#close()
   }
 
@@ -630,9 +672,12 @@ export class Subscription
       return
     }
     this.#state = State.Closed
-    this.#signal?.removeEventListener('abort', this.#onAbort)
+    const ends = this.#ends
+    this.#ends = undefined
+    if (ends instanceof AbortSignal) ends.removeEventListener('abort', this)
+    else ends?.[offStreamEnd](this)
     this.#host.leave(this)
-    this.#held = []
+    this.#held = undefined
     if (!graceful) this.#free()
     // A waiting stream takes what is queued (a graceful end), or learns that it is over.
     this.#serveReader()
@@ -642,7 +687,7 @@ export class Subscription
   }
 
   #free(): void {
-    this.#backlog.clear()
-    this.#queue.clear()
+    this.#backlog = undefined
+    this.#queue = undefined
   }
 }

@@ -24,6 +24,7 @@
 import { describe, SseError } from '../errors.ts'
 import { Deque } from '../util/deque.ts'
 import {
+  type ClientDropper,
   type ClientDropperTaker,
   nextByHand,
   type Puller,
@@ -99,7 +100,7 @@ class ObservableSource implements Puller, AsyncIterator<unknown>, ClientDropperT
   /** The stream parked on an empty queue, to be handed the next item. */
   #reader: Receiver | undefined
   /** Drops the client; given by the pump once the source is handed over. */
-  #drop: (() => void) | undefined
+  #stream: ClientDropper | undefined
   /** Told of the first notification while {@link openObservable} waits for it. */
   onFirst: (() => void) | undefined
 
@@ -182,12 +183,12 @@ class ObservableSource implements Puller, AsyncIterator<unknown>, ClientDropperT
     this.#state = 'overflowed'
     this.#items.clear()
     this.#unsubscribe()
-    if (this.#drop) this.#dropClient(this.#drop)
+    if (this.#stream) this.#dropClient(this.#stream)
   }
 
-  #dropClient(drop: () => void): void {
+  #dropClient(stream: ClientDropper): void {
     this.#options.onOverflow(this.#options.queue)
-    drop()
+    stream.dropClient()
   }
 
   #unsubscribe(): void {
@@ -224,9 +225,9 @@ class ObservableSource implements Puller, AsyncIterator<unknown>, ClientDropperT
   }
 
   /** The pump's client dropper, for an overflow. @internal */
-  [takeClientDropper](drop: () => void): void {
-    this.#drop = drop
-    if (this.#state === 'overflowed') this.#dropClient(drop)
+  [takeClientDropper](stream: ClientDropper): void {
+    this.#stream = stream
+    if (this.#state === 'overflowed') this.#dropClient(stream)
   }
 
   [Symbol.asyncIterator](): AsyncIterator<unknown> {

@@ -505,11 +505,26 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
     return controller.signal
   }
 
-  /** Aborts `ctx.signal` with `reason`, unless it aborted already (the first reason stays). */
+  /**
+   * Aborts `ctx.signal` with `reason` and tells the context's stream-end listeners, unless it
+   * aborted already (the first reason stays).
+   */
   #abortWith(reason: CloseReason): void {
     const known = this.#abort
     if (known === undefined) this.#abort = reason
     else if (typeof known === 'object' && !known.signal.aborted) known.abort(reason)
+    else return
+    this.#ctx?.streamEnded()
+  }
+
+  /**
+   * Whether the stream has stopped wanting items.
+   *
+   * @internal
+   */
+  streamAborted(): boolean {
+    const known = this.#abort
+    return typeof known === 'object' ? known.signal.aborted : known !== undefined
   }
 
   /** Why the stream aborted (`ctx.signal.reason`), made signal or not. */

@@ -106,18 +106,25 @@ export function checkContent(content: unknown): void {
 }
 
 /**
- * The key of a source's method that is handed the stream's client dropper: a function that
- * drops the client at once (`Pump.dropClient`: the stream ends with reason `timeout` and the
- * connection is closed, even while the pump waits on a socket the client stopped reading). For a
+ * The stream as a source may see it: `dropClient()` drops the client at once (the stream ends
+ * with reason `timeout` and the connection is closed, even while the pump waits on a socket the
+ * client stopped reading).
+ */
+export interface ClientDropper {
+  dropClient(): void
+}
+
+/**
+ * The key of a source's method that is handed its stream as a {@link ClientDropper}: for a
  * source that learns its client has fallen too far behind, such as a broadcast subscription
  * with `overflow: 'disconnect'`. A registered symbol, so two installed copies of Oven understand
- * each other.
+ * each other (its name changed when the argument became the stream instead of a closure).
  */
-export const takeClientDropper: unique symbol = Symbol.for('oven-sse.takeClientDropper') as never
+export const takeClientDropper: unique symbol = Symbol.for('oven-sse.takeClientDropper.v2') as never
 
 /** A source that wants its stream's client dropper; see {@link takeClientDropper}. */
 export interface ClientDropperTaker {
-  [takeClientDropper](drop: () => void): void
+  [takeClientDropper](stream: ClientDropper): void
 }
 
 // Pullers are small classes rather than objects of two arrow functions: measured (bench, heap
@@ -193,7 +200,7 @@ export function fromSource(source: ContentSource): Puller {
 export async function openContent<Req>(
   content: Content<Req>,
   ctx: StreamContext<Req> | undefined,
-  stream: { dropClient(): void },
+  stream: ClientDropper,
 ): Promise<Puller> {
   let source: unknown = content
   if (typeof content === 'function') {
@@ -204,7 +211,6 @@ export async function openContent<Req>(
   }
   const puller = fromSource(source as ContentSource)
   const take = (source as Partial<ClientDropperTaker>)[takeClientDropper]
-  // The closure is made only for a source that asks for it, not for every stream.
-  if (typeof take === 'function') take.call(source, () => stream.dropClient())
+  if (typeof take === 'function') take.call(source, stream)
   return puller
 }
