@@ -52,7 +52,8 @@ export class Fanout implements FeedHost, SubscriptionHost {
   readonly #broker: Broker
   readonly #onError: (error: unknown) => void
   readonly #topics = new Map<string, Topic>()
-  readonly #subscriptions = new Set<Subscription>()
+  /** How many subscriptions joined and have not left (each is in its topics' sets). */
+  #subscriptionCount = 0
   readonly #decoded = new DecodedEvents()
   /** Subscriptions to patterns, by pattern: a message finds its matches without a scan. */
   readonly #patterns = new PatternTrie<PatternEntry>()
@@ -83,7 +84,7 @@ export class Fanout implements FeedHost, SubscriptionHost {
 
   /** How many subscriptions this process has, on `topic` or in all. */
   subscriberCount(topic?: string): number {
-    if (topic === undefined) return this.#subscriptions.size
+    if (topic === undefined) return this.#subscriptionCount
     return this.#topics.get(topic)?.subscriptions.size ?? 0
   }
 
@@ -101,7 +102,7 @@ export class Fanout implements FeedHost, SubscriptionHost {
   close(): void {
     this.#closed = true
     this.feed.close()
-    for (const subscription of [...this.#subscriptions]) subscription.close()
+    for (const subscription of this.#allSubscriptions()) subscription.close()
   }
 
   // ---- the live feed's host ------------------------------------------------------------------
@@ -164,11 +165,11 @@ export class Fanout implements FeedHost, SubscriptionHost {
   }
 
   epochChanged(epoch: string): void {
-    for (const subscription of this.#subscriptions) subscription.epochChanged(epoch)
+    for (const subscription of this.#allSubscriptions()) subscription.epochChanged(epoch)
   }
 
   checkTrimmed(read: HistoryRead, gap: CatchUpGap): void {
-    for (const subscription of this.#subscriptions) {
+    for (const subscription of this.#allSubscriptions()) {
       subscription.checkTrimmed(read.epoch, read.head, read.trimmed, gap)
     }
   }
@@ -181,10 +182,23 @@ export class Fanout implements FeedHost, SubscriptionHost {
     }
   }
 
+  /**
+   * Every subscription, once each, from the topics' sets and the pattern entries: for the rare
+   * events that reach all of them (an epoch change, a catch-up, closing), so that a subscriber
+   * is not also kept in a set of its own.
+   */
+  #allSubscriptions(): Set<Subscription> {
+    const all = new Set<Subscription>(this.#entries.keys())
+    for (const topic of this.#topics.values()) {
+      for (const subscription of topic.subscriptions) all.add(subscription)
+    }
+    return all
+  }
+
   // ---- every subscription's host -------------------------------------------------------------
 
   join(subscription: Subscription): Promise<void> {
-    this.#subscriptions.add(subscription)
+    this.#subscriptionCount++
     const waits: Promise<void>[] = []
     for (const name of subscription.topics) {
       let topic = this.#topics.get(name)
@@ -235,7 +249,8 @@ export class Fanout implements FeedHost, SubscriptionHost {
   }
 
   leave(subscription: Subscription): void {
-    if (!this.#subscriptions.delete(subscription)) return
+    // Called once per joined subscription (when it closes).
+    this.#subscriptionCount--
     this.#leavePatterns(subscription)
     for (const name of subscription.topics) {
       const topic = this.#topics.get(name)
