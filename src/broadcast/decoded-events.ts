@@ -1,6 +1,6 @@
 /**
  * The broadcaster's cache of decoded events: a broker message becomes one `ServerSentEvent`
- * per process, whose encoded text every subscriber then shares. Recent ones are kept, so a
+ * per process, whose encoded bytes every subscriber then shares. Recent ones are kept, so a
  * replay of the same history to many reconnecting clients decodes and encodes each event once.
  *
  * Bounded in count and in text, oldest out first, so large events cannot make it hold much.
@@ -10,6 +10,7 @@
  */
 
 import type { ServerSentEvent } from '../encoder/encode.ts'
+import { Deque } from '../util/deque.ts'
 import type { BrokerMessage } from './broker.ts'
 import { formatEventId } from './event-id.ts'
 import { fromPayload } from './payload.ts'
@@ -21,25 +22,41 @@ const MAX_CHARS = 4 * 1024 * 1024
 const weight = (event: ServerSentEvent) =>
   (event.data?.length ?? 0) + (event.comment?.length ?? 0) + 32
 
-/** Recent decoded events by id; see the module comment. @internal */
+/** Recent decoded events by position; see the module comment. @internal */
 export class DecodedEvents {
-  readonly #events = new Map<string, ServerSentEvent>()
+  /** By `seq`, within `#epoch` (a number key hashes for free; a new epoch empties it). */
+  readonly #events = new Map<number, ServerSentEvent>()
+  #epoch = ''
+  /**
+   * The seqs in the order they were added, to evict the oldest. Not the Map's own order: a Map
+   * keeps a hole for each deleted entry until it is rebuilt, and reading its first entry walks
+   * them all, which measured 10 % of a broadcaster's CPU at 100 000 publishes.
+   */
+  readonly #order = new Deque<number>()
   #chars = 0
 
   /** The shared event for `message`. Throws for a payload no broadcaster made. */
   decode(message: BrokerMessage): ServerSentEvent {
-    const id = formatEventId(message.epoch, message.seq)
-    let event = this.#events.get(id)
+    if (message.epoch !== this.#epoch) this.#startEpoch(message.epoch)
+    let event = this.#events.get(message.seq)
     if (event) return event
-    event = fromPayload(message.payload, id)
-    this.#events.set(id, event)
+    // Every subscriber of the process writes it: its bytes are encoded once, for all of them.
+    event = fromPayload(message.payload, formatEventId(message.epoch, message.seq)).share()
+    this.#events.set(message.seq, event)
+    this.#order.push(message.seq)
     this.#chars += weight(event)
-    // Oldest first: Map iteration follows insertion order.
-    for (const [key, old] of this.#events) {
-      if (this.#events.size <= MAX_EVENTS && this.#chars <= MAX_CHARS) break
-      this.#events.delete(key)
-      this.#chars -= weight(old)
+    while (this.#events.size > MAX_EVENTS || this.#chars > MAX_CHARS) {
+      const oldest = this.#order.shift()!
+      this.#chars -= weight(this.#events.get(oldest)!)
+      this.#events.delete(oldest)
     }
     return event
+  }
+
+  #startEpoch(epoch: string): void {
+    this.#events.clear()
+    this.#order.clear()
+    this.#chars = 0
+    this.#epoch = epoch
   }
 }

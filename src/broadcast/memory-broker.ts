@@ -77,6 +77,13 @@ export class MemoryBroker implements Broker, WildcardBroker {
   #seq = 0
   /** The highest last `seq` of any forgotten topic: see the module comment of `broker.ts`. */
   #forgotten = 0
+  /**
+   * No topic expires before this (`performance.now()` time): a publish sweeps only from then.
+   * A lower bound, as the front of `#histories` only moves to later expiries; reading the front
+   * of a Map whose entries move on every publish walks the holes they leave, so it is not read
+   * on every publish.
+   */
+  #sweepFrom = 0
   #timer: ReturnType<typeof setTimeout> | undefined
   #sink: BrokerSink | undefined
   #closed = false
@@ -98,7 +105,7 @@ export class MemoryBroker implements Broker, WildcardBroker {
     }
     const now = performance.now()
     const expires = ttl > 0 ? now + ttl : Number.POSITIVE_INFINITY
-    this.#sweep(now, SWEEP_PER_PUBLISH)
+    if (now >= this.#sweepFrom) this.#sweep(now, SWEEP_PER_PUBLISH)
     const seq = ++this.#seq
     const message: StoredMessage = { topic, epoch: this.#epoch, seq, payload, expires }
     let entry = this.#unexpired(topic, now)
@@ -115,6 +122,7 @@ export class MemoryBroker implements Broker, WildcardBroker {
     entry.messages.push(message)
     entry.last = seq
     entry.expires = expires
+    if (expires < this.#sweepFrom) this.#sweepFrom = expires
     while (entry.messages.size > history) entry.trimmed = entry.messages.shift()!.seq
     if (ttl > 0 && this.#timer === undefined) this.#schedule(now)
     if (this.#listeningAll || this.#listening.has(topic)) this.#sink?.message(message)
@@ -219,9 +227,14 @@ export class MemoryBroker implements Broker, WildcardBroker {
   /** Forgets up to `budget` expired topics, from the front (the least recently published). */
   #sweep(now: number, budget: number): void {
     for (const [topic, entry] of this.#histories) {
-      if (budget-- <= 0 || entry.expires > now) return
+      if (entry.expires > now) {
+        this.#sweepFrom = entry.expires
+        return
+      }
+      if (budget-- <= 0) return
       this.#forget(topic, entry)
     }
+    this.#sweepFrom = Number.POSITIVE_INFINITY
   }
 
   /** Arms the sweep timer for the front topic's expiry, if any topic can expire. */

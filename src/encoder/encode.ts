@@ -10,6 +10,7 @@
  */
 
 import { describe, isSseError, SseError } from '../errors.ts'
+import { toUtf8 } from './utf8.ts'
 
 /** A line separator Oven may write. [spec] Lines end in CRLF, LF or CR. */
 export type Separator = '\r\n' | '\r' | '\n'
@@ -368,8 +369,12 @@ export class ServerSentEvent {
   /** The comment. */
   readonly comment: string | undefined
 
-  #text: string
-  #textSep: Separator
+  /** The wire text for `#textSep`, made on first `encode`. */
+  #text: string | undefined
+  #textSep: Separator | undefined
+  /** `#text` as UTF-8, made on first use by a stream when the event is shared. */
+  #bytes: Uint8Array | undefined
+  #shared = false
 
   /**
    * @param init - the fields; see {@link EventInit}.
@@ -383,13 +388,11 @@ export class ServerSentEvent {
     this.id = fields.id
     this.retry = fields.retry
     this.comment = fields.comment
-    this.#text = assemble(fields, DEFAULT_SEPARATOR)
-    this.#textSep = DEFAULT_SEPARATOR
-    // Private fields (the cached text) stay writable. Cost, measured in CPU time (Node 20, best
-    // of 10 runs of 300 000): `new ServerSentEvent({ event, data }).encode()` went from ~7.4 to
-    // ~4.6 M/s, about 80 ns per event built; a built event is shared by every stream that sends
-    // it (one per publish in a broadcaster), and encoding plain objects, the per-stream path,
-    // does not build one.
+    // Private fields (the cached text and bytes) stay writable. Cost, measured in CPU time
+    // (Node 20, best of 10 runs of 300 000): `new ServerSentEvent({ event, data }).encode()`
+    // went from ~7.4 to ~4.6 M/s, about 80 ns per event built; a built event is shared by every
+    // stream that sends it (one per publish in a broadcaster), and encoding plain objects, the
+    // per-stream path, does not build one.
     Object.freeze(this)
   }
 
@@ -404,10 +407,39 @@ export class ServerSentEvent {
    */
   encode(sep?: Separator): string {
     const wanted = sep === undefined ? DEFAULT_SEPARATOR : checkSeparator(sep)
-    if (this.#textSep !== wanted) {
+    if (this.#textSep !== wanted || this.#text === undefined) {
       this.#text = assemble(this, wanted)
       this.#textSep = wanted
+      this.#bytes = undefined
     }
     return this.#text
+  }
+
+  /**
+   * Marks the event as written to many streams (a broadcaster's): streams then write its UTF-8
+   * bytes, encoded once, instead of each encoding its text again (see `Pump.#emit`).
+   *
+   * @internal
+   */
+  share(): this {
+    this.#shared = true
+    return this
+  }
+
+  /** Whether {@link ServerSentEvent.share} was called. @internal */
+  get shared(): boolean {
+    return this.#shared
+  }
+
+  /**
+   * {@link ServerSentEvent.encode}'s text as UTF-8, encoded once per separator. Shared: never
+   * hand it to code that may change it.
+   *
+   * @internal
+   */
+  bytes(sep: Separator): Uint8Array {
+    const text = this.encode(sep)
+    this.#bytes ??= toUtf8(text)
+    return this.#bytes
   }
 }

@@ -60,6 +60,7 @@ import { describe, SseError } from '../errors.ts'
 import type { ShutdownTarget } from '../shutdown/registry.ts'
 import { setDeadline } from '../util/deadline.ts'
 import { unref } from '../util/delay.ts'
+import { ByteBatch } from './byte-batch.ts'
 import { PumpContext } from './context.ts'
 import { clock, type KeepAlive, keepAlive } from './keepalive.ts'
 import type { ResolvedOptions } from './options.ts'
@@ -76,8 +77,11 @@ export interface Sink {
   /**
    * Writes a chunk. Returns `false` when the client is not keeping up: the pump then writes
    * nothing more until the transport calls {@link Pump.drained}.
+   *
+   * `shared`: the bytes are a broadcast event's own, written to other streams too. Nothing may
+   * change them; a sink whose chunks reach user code (a web stream's reader) copies them.
    */
-  write(chunk: string | Uint8Array): boolean
+  write(chunk: string | Uint8Array, shared: boolean): boolean
   /** Ends the response cleanly: on HTTP/1.1, the final chunk. */
   end(): void
   /** Tears the connection down without a clean end (send timeout, client already gone). */
@@ -96,6 +100,13 @@ export interface PumpInit<Req> {
 // the source pauses (a macrotask later), whichever comes first. Measured: writing each 64-byte
 // event on its own costs more CPU in the transport than encoding it.
 const BATCH_CHARS = 16 * 1024
+
+/** A batch for bytes, holding the text pending so far. */
+function toBatch(text: string): ByteBatch {
+  const batch = new ByteBatch()
+  if (text !== '') batch.add(text)
+  return batch
+}
 
 /**
  * The comment every stream starts with, written as soon as it opens (with the head). Clients
@@ -189,7 +200,8 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
   /** The {@link State} and the {@link Flag} bits. */
   #flags: number = State.Idle
   #sink: Sink | undefined
-  #pending = ''
+  /** Output not yet written: text, or a {@link ByteBatch} once a shared event's bytes join. */
+  #pending: string | ByteBatch = ''
   /** When the stream last wrote, on the keep-alive clock. */
   #lastWrite = 0
   #rare: RareState | undefined
@@ -540,10 +552,12 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
     if (typeof item === 'string') {
       this.#push(encodeData(item, sep))
     } else if (item instanceof ServerSentEvent) {
-      this.#push(item.encode(sep))
+      // A broadcaster's event: its bytes are encoded once for every stream that sends it.
+      if (item.shared) this.#push(item.bytes(sep))
+      else this.#push(item.encode(sep))
     } else if (item instanceof Uint8Array) {
       this.#flush()
-      this.#write(item)
+      this.#write(item, false)
     } else if (typeof item === 'object' && item !== null) {
       this.#push(encodeEventObject(item as EventInit, sep, serialize))
     } else {
@@ -555,10 +569,20 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
     }
   }
 
-  /** Queues encoded text; it goes out at the end of this burst or when the batch is full. */
-  #push(text: string): void {
-    this.#pending += text
-    if (this.#pending.length >= BATCH_CHARS) {
+  /** Queues encoded output; it goes out at the end of this burst or when the batch is full. */
+  #push(chunk: string | Uint8Array): void {
+    const pending = this.#pending
+    let size: number
+    if (typeof pending === 'string' && typeof chunk === 'string') {
+      this.#pending = pending + chunk
+      size = pending.length + chunk.length
+    } else {
+      const batch = typeof pending === 'string' ? toBatch(pending) : pending
+      batch.add(chunk)
+      this.#pending = batch
+      size = batch.size
+    }
+    if (size >= BATCH_CHARS) {
       this.#flush()
     } else if (!(this.#flags & Flag.FlushScheduled)) {
       this.#flags |= Flag.FlushScheduled
@@ -572,16 +596,17 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
   }
 
   #flush(): void {
-    if (this.#pending === '') return
-    const chunk = this.#pending
+    const pending = this.#pending
+    if (pending === '') return
     this.#pending = ''
-    this.#write(chunk)
+    if (typeof pending === 'string') this.#write(pending, false)
+    else this.#write(pending.toBytes(), pending.shared)
   }
 
-  #write(chunk: string | Uint8Array): void {
+  #write(chunk: string | Uint8Array, shared: boolean): void {
     this.#lastWrite = clock()
     if (streamWrite.hasSubscribers) this.#publishWrite(chunk)
-    if (!this.#sink!.write(chunk)) this.#onBlocked()
+    if (!this.#sink!.write(chunk, shared)) this.#onBlocked()
   }
 
   #publishWrite(chunk: string | Uint8Array): void {
@@ -750,11 +775,12 @@ export class Pump<Req> implements ShutdownTarget, Receiver, KeepAlive {
       } else {
         // done, shutdown, maxDuration, error: the client gets what was produced, then a clean
         // end.
-        const chunk = this.#pending
+        const pending = this.#pending
         this.#pending = ''
-        if (chunk !== '') {
+        if (pending !== '') {
+          const chunk = typeof pending === 'string' ? pending : pending.toBytes()
           if (streamWrite.hasSubscribers) this.#publishWrite(chunk)
-          sink.write(chunk)
+          sink.write(chunk, typeof pending !== 'string' && pending.shared)
         }
         sink.end()
       }

@@ -88,9 +88,11 @@ class WebSink implements Sink, UnderlyingDefaultSource<Uint8Array> {
     this.#gone()
   }
 
-  write(chunk: string | Uint8Array): boolean {
+  write(chunk: string | Uint8Array, shared: boolean): boolean {
     if (!this.#open) return false
-    this.#controller.enqueue(typeof chunk === 'string' ? encoder.encode(chunk) : chunk)
+    // A shared event's bytes are copied: the body's reader may keep, change or transfer them.
+    const bytes = typeof chunk === 'string' ? encoder.encode(chunk) : shared ? chunk.slice() : chunk
+    this.#controller.enqueue(bytes)
     return (this.#controller.desiredSize ?? 0) > 0
   }
 
