@@ -14,7 +14,7 @@
 
 import { parseArgs } from 'node:util'
 import { createClient } from 'redis'
-import { toPayload } from '../src/broadcast/payload.ts'
+import { toEvent, toPayload } from '../src/broadcast/payload.ts'
 import { Broadcaster } from '../src/index.ts'
 import { RedisBroker } from '../src/redis.ts'
 import { startRedis } from '../test/helpers/redis.ts'
@@ -41,7 +41,7 @@ async function once(kind: 'pattern' | 'plain'): Promise<number> {
     const subscription = hub.subscribe(kind === 'pattern' ? ['orders/*'] : ['orders/last'])
     await subscription.ready
     const events = subscription[Symbol.asyncIterator]()
-    const payload = toPayload('{"price":42,"sku":"abc-123"}', undefined)
+    const payload = toPayload(toEvent('{"price":42,"sku":"abc-123"}', undefined))
     const cpu = process.cpuUsage()
     // As the publish script would: the shared seq, then the message on the topic's channel.
     await admin.sendCommand([

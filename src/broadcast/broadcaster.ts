@@ -12,7 +12,7 @@ import {
 } from '../contracts/contract.ts'
 import { InOrder } from '../contracts/in-order.ts'
 import { now, streamEvent } from '../diagnostics/channels.ts'
-import type { Serializer } from '../encoder/encode.ts'
+import type { Serializer, ServerSentEvent } from '../encoder/encode.ts'
 import { checkOptionNames, describe, invalidOption, SseError } from '../errors.ts'
 import { streamEndsOf } from '../stream/context.ts'
 import { allowsShortDurations, checkDelay, type DurationRule } from '../util/delay.ts'
@@ -28,7 +28,7 @@ import type { Broker } from './broker.ts'
 import { formatEventId, type Position } from './event-id.ts'
 import { Fanout } from './fanout.ts'
 import { MemoryBroker } from './memory-broker.ts'
-import { type BroadcastItem, toPayload } from './payload.ts'
+import { type BroadcastItem, toEvent, toPayload } from './payload.ts'
 import {
   type BroadcastFilter,
   type OverflowPolicy,
@@ -400,30 +400,36 @@ export class Broadcaster<C extends AnyContract | undefined = undefined, Req = un
       if (bound !== undefined) {
         // Checked (maybe by an async schema) first, published in call order: data as JSON text.
         return bound.inOrder.run(toWireEvent(bound.contract, item), (event) =>
-          this.#publish(topic, toPayload(event, undefined)),
+          this.#publish(topic, toEvent(event, undefined)),
         )
       }
-      return this.#publish(topic, toPayload(item, this.#serialize))
+      return this.#publish(topic, toEvent(item, this.#serialize))
     } catch (error) {
       // A bad topic or item rejects, as everything else publish reports.
       return Promise.reject(error)
     }
   }
 
-  /** Publishes a checked payload: see {@link Broadcaster.publish}. */
-  async #publish(topic: string, payload: string): Promise<string> {
+  /** Publishes a checked event: see {@link Broadcaster.publish}. */
+  async #publish(topic: string, event: ServerSentEvent): Promise<string> {
     if (this.#closed) {
       throw new SseError('ERR_SSE_BROKER', 'Broadcaster is closed; the event was not published.')
     }
     // The start of the delivery latency, kept only for someone observing it, and only when
     // this process has subscribers to deliver to (docs/observability.md).
     const fanout = this.#fanout
+    const payload = toPayload(event)
     const publishedAt =
       streamEvent.hasSubscribers && fanout.subscriberCount(topic) > 0 ? now() : undefined
     if (publishedAt !== undefined) fanout.pending.add(payload, publishedAt)
     let position: Position
     try {
-      position = await this.#broker.publish(topic, payload, this.#history, this.#historyTtl)
+      // A broker that delivers here during the call (the in-process one) hands the fan-out this
+      // payload: it then takes the event's checked fields instead of parsing the payload back.
+      fanout.publishing(payload, event)
+      const publishing = this.#broker.publish(topic, payload, this.#history, this.#historyTtl)
+      fanout.publishing(undefined, undefined)
+      position = await publishing
     } catch (error) {
       if (publishedAt !== undefined) fanout.pending.forget(payload, publishedAt)
       throw error

@@ -13,7 +13,7 @@ import type { ServerSentEvent } from '../encoder/encode.ts'
 import { Deque } from '../util/deque.ts'
 import type { BrokerMessage } from './broker.ts'
 import { formatEventId } from './event-id.ts'
-import { fromPayload } from './payload.ts'
+import { fromPayload, withId } from './payload.ts'
 
 const MAX_EVENTS = 4096
 const MAX_CHARS = 4 * 1024 * 1024
@@ -34,6 +34,20 @@ export class DecodedEvents {
    */
   readonly #order = new Deque<number>()
   #chars = 0
+  /** The payload being published here and its checked event: see {@link DecodedEvents.publishing}. */
+  #localPayload: string | undefined
+  #localEvent: ServerSentEvent | undefined
+
+  /**
+   * Notes the payload this process is publishing and the event it was made from, until called
+   * with `undefined`. A message with this payload decodes from the event's fields without
+   * parsing the payload again: the in-process broker delivers during `publish` (measured: the
+   * parse and its checks were 5 % of a broadcaster's CPU with one publish per subscriber).
+   */
+  publishing(payload: string | undefined, event: ServerSentEvent | undefined): void {
+    this.#localPayload = payload
+    this.#localEvent = event
+  }
 
   /** The shared event for `message`. Throws for a payload no broadcaster made. */
   decode(message: BrokerMessage): ServerSentEvent {
@@ -41,7 +55,12 @@ export class DecodedEvents {
     let event = this.#events.get(message.seq)
     if (event) return event
     // Every subscriber of the process writes it: its bytes are encoded once, for all of them.
-    event = fromPayload(message.payload, formatEventId(message.epoch, message.seq)).share()
+    const id = formatEventId(message.epoch, message.seq)
+    event = (
+      message.payload === this.#localPayload
+        ? withId(this.#localEvent!, id)
+        : fromPayload(message.payload, id)
+    ).share()
     this.#events.set(message.seq, event)
     this.#order.push(message.seq)
     this.#chars += weight(event)

@@ -279,6 +279,14 @@ export class Fanout implements FeedHost, SubscriptionHost {
     return this.#decoded.decode(message)
   }
 
+  /**
+   * The payload being published on this process and its event, while the broker's `publish`
+   * runs (`undefined` after): see {@link DecodedEvents.publishing}.
+   */
+  publishing(payload: string | undefined, event: ServerSentEvent | undefined): void {
+    this.#decoded.publishing(payload, event)
+  }
+
   /** Batching point: subscriptions woken in one burst are woken together, once each. */
   scheduleWake(subscription: Subscription): void {
     this.#toWake.push(subscription)

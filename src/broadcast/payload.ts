@@ -21,12 +21,13 @@ interface Wire {
 }
 
 /**
- * Checks `item` and turns it into a broker payload. Throws at once for a bad field, an unknown
- * key, an `id` (the broadcaster assigns ids: they are what clients resume from), or anything
- * that is not an item: a Promise (a forgotten `await`) would otherwise be published as an empty
- * event that takes an id and moves every subscriber's position with nothing delivered.
+ * Checks `item` and turns it into the event it publishes (without an id). Throws at once for a
+ * bad field, an unknown key, an `id` (the broadcaster assigns ids: they are what clients resume
+ * from), or anything that is not an item: a Promise (a forgotten `await`) would otherwise be
+ * published as an empty event that takes an id and moves every subscriber's position with
+ * nothing delivered.
  */
-export function toPayload(item: unknown, serialize: Serializer | undefined): string {
+export function toEvent(item: unknown, serialize: Serializer | undefined): ServerSentEvent {
   let event: ServerSentEvent
   if (typeof item === 'string') {
     event = new ServerSentEvent({ data: item })
@@ -50,12 +51,23 @@ export function toPayload(item: unknown, serialize: Serializer | undefined): str
         'assigns ids itself (they are the positions clients resume from). Remove the id.',
     )
   }
+  return event
+}
+
+/** The broker payload of an event made by {@link toEvent}. */
+export function toPayload(event: ServerSentEvent): string {
   const wire: Wire = {}
   if (event.data !== undefined) wire.d = event.data
   if (event.event !== undefined) wire.e = event.event
   if (event.retry !== undefined) wire.r = event.retry
   if (event.comment !== undefined) wire.c = event.comment
   return JSON.stringify(wire)
+}
+
+/** The event {@link toEvent} made, carrying `id`: what {@link fromPayload} gives, without parsing. */
+export function withId(event: ServerSentEvent, id: string): ServerSentEvent {
+  const { data, retry, comment } = event
+  return new ServerSentEvent({ id, data, event: event.event, retry, comment })
 }
 
 /** Turns a payload back into an event carrying `id`. Throws for a payload it did not make. */

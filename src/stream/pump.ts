@@ -2,7 +2,8 @@
  * The pump: one implementation of a live stream, shared by every transport.
  *
  * It pulls the source only while the sink can take more (backpressure), batches the encoded
- * text of events produced in one burst into one write, pings after idle time, drops a client
+ * events produced in one burst into one write (text, or bytes for a broadcaster's events, which
+ * are encoded once for all their streams), pings after idle time, drops a client
  * that stops reading (`sendTimeout`), takes part in shutdown, and ends exactly once with a
  * reason, clearing every timer and listener it made.
  *
@@ -96,7 +97,7 @@ export interface PumpInit<Req> {
   lastEventId: string | undefined
 }
 
-// Encoded events are gathered and written in one go once this much text is pending, or when
+// Encoded events are gathered and written in one go once this much is pending, or when
 // the source pauses (a macrotask later), whichever comes first. Measured: writing each 64-byte
 // event on its own costs more CPU in the transport than encoding it.
 const BATCH_CHARS = 16 * 1024
@@ -139,7 +140,7 @@ const Flag = {
   SourceDone: 8,
   /** Shutdown began: the stream ends after its grace. */
   ShuttingDown: 16,
-  /** A write of the pending text is scheduled for the end of this burst. */
+  /** A write of the pending output is scheduled for the end of this burst. */
   FlushScheduled: 32,
   /** The sink refused a write: wait for `drained()`. */
   Blocked: 64,
