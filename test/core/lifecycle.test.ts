@@ -14,6 +14,7 @@ import {
   type StreamContext,
 } from '../../src/index.ts'
 import { sendEventStream } from '../../src/node.ts'
+import { BATCH_CHARS } from '../../src/stream/pump.ts'
 import { iterateEvents, readEvents, shortDurations } from '../../src/testing.ts'
 import { closeAllServers, nodeServer, webServer } from '../helpers/servers.ts'
 import {
@@ -274,12 +275,12 @@ const EVENT_CHARS = 4096
 
 /**
  * How many more events the source may give after the socket's last refused write: the pump
- * finishes the batch it is building (16 KiB of text, 4 events here) plus one pull already
+ * finishes the batch it is building (`BATCH_CHARS` of text, 16 events here) plus one pull already
  * under way, and the web transport holds one more batch in its body stream, which
  * @hono/node-server reads before it sees the refusal. Measured: 0 on both transports (the
  * refusal came after 980 events, ≈4 MiB, both times), so the bound is the design's worst case.
  */
-const PULLED_AFTER_REFUSAL = 2 * Math.ceil((16 * 1024) / EVENT_CHARS) + 1
+const PULLED_AFTER_REFUSAL = 2 * Math.ceil(BATCH_CHARS / EVENT_CHARS) + 1
 
 /**
  * Watches the server side of every response: `refusedAt` is how far the source had been

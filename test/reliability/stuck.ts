@@ -5,9 +5,11 @@
 
 import { readFileSync } from 'node:fs'
 import type { Socket } from 'node:net'
+import { getDefaultHighWaterMark } from 'node:stream'
 import { expect } from 'vitest'
 import { type CloseReason, EventSourceResponse, StreamRegistry } from '../../src/index.ts'
 import { sendEventStream } from '../../src/node.ts'
+import { BATCH_CHARS } from '../../src/stream/pump.ts'
 import { shortDurations } from '../../src/testing.ts'
 import { nodeServer, webServer } from '../helpers/servers.ts'
 import { waitFor } from '../helpers/wait.ts'
@@ -52,6 +54,23 @@ export interface StuckFigures {
 }
 
 const EVENT = 'y'.repeat(16 * 1024)
+
+/**
+ * What one stuck client may cost the process, in KiB, by design: the response's writable buffer
+ * (its high-water mark, plus the write that crossed it: one batch and the event being encoded)
+ * and, on the web path, one batch more in the body stream and one in @hono/node-server's hands;
+ * plus the connection's objects (request, response, stream: measured under 40 KiB on the node
+ * path and 80 KiB on the web path). A pump that read ahead would pass it within a few events per
+ * client; the rest of a stuck client's data sits in the kernel's socket buffers.
+ */
+export function stuckBudgetKib(transport: 'node' | 'web'): number {
+  const buffers =
+    getDefaultHighWaterMark(false) +
+    BATCH_CHARS +
+    EVENT.length +
+    (transport === 'web' ? 2 * BATCH_CHARS : 0)
+  return (buffers + (transport === 'web' ? 80 : 40) * 1024) / 1024
+}
 
 /**
  * The most events one source may produce for a client that reads nothing: what the loopback

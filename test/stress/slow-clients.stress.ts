@@ -4,7 +4,7 @@
 
 import { afterEach, expect, test, vi } from 'vitest'
 import { closeAllServers } from '../helpers/servers.ts'
-import { stuckCheck } from '../reliability/stuck.ts'
+import { stuckBudgetKib, stuckCheck } from '../reliability/stuck.ts'
 
 afterEach(closeAllServers)
 
@@ -19,7 +19,7 @@ test('with sendTimeout, 1 000 stuck clients are all dropped and RSS stays bounde
 test('without sendTimeout, each of 1 000 stuck clients costs the process a bounded amount', async () => {
   const figures = await stuckCheck(1000, 0)
   console.info(JSON.stringify(figures))
-  expect(figures.processKibPerClient).toBeLessThan(200)
+  expect(figures.processKibPerClient).toBeLessThan(stuckBudgetKib('node'))
   expect(figures.reasons).toEqual({ disconnect: 1000 })
 })
 
@@ -36,6 +36,6 @@ test('web path: 1 000 stuck clients are dropped by sendTimeout, or cost a bounde
   }
   const stuck = await stuckCheck(1000, 0, 'web')
   console.info(JSON.stringify(stuck))
-  expect(stuck.processKibPerClient).toBeLessThan(200)
+  expect(stuck.processKibPerClient).toBeLessThan(stuckBudgetKib('web'))
   expect(stuck.reasons).toEqual({ disconnect: 1000 })
 })
