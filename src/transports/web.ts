@@ -39,27 +39,42 @@ const BUN_PING = 4000
 /** Whether this is Bun: its global is the one reliable sign (it also serves node:http). */
 const onBun = typeof (globalThis as { Bun?: unknown }).Bun === 'object'
 
+/** Where a {@link WebSink} is in its life. */
+const Phase = {
+  /** Made: the body has not been read yet, and the pump has not started. */
+  Unread: 0,
+  /** Streaming: the pump writes into the body. */
+  Open: 1,
+  /** The body was closed, errored or cancelled: nothing more goes into it. */
+  Closed: 2,
+} as const
+type Phase = (typeof Phase)[keyof typeof Phase]
+
 /**
  * The pump's {@link Sink} over a pull-based `ReadableStream` body. With a high-water mark of 0
  * the stream asks for data only when the server reads, so the source is pulled no faster than
  * the client takes events — and a response that is never sent never starts its source.
+ *
+ * It learns that the client went away from the body's `cancel()` and from the request's
+ * `signal` (some runtimes report it only there), whichever comes first. The sink itself is the
+ * signal's listener (`handleEvent`), and it stops listening when the body closes. Measured with
+ * 3 000 idle streams on `@hono/node-server` (heap per connection), an arrow-function field as
+ * the listener and a `closed.then(...)` to remove it cost 0.49 KiB per stream: the arrow's
+ * `name` (a private field's, set at run time) alone turned its properties into a 256-byte
+ * dictionary, and the `then` kept a closure, a context and two promise objects.
  */
-class WebSink implements Sink, UnderlyingDefaultSource<Uint8Array> {
+class WebSink implements Sink, UnderlyingDefaultSource<Uint8Array>, EventListenerObject {
   readonly #pump: Pump<Request | undefined>
+  /** Read once, at the first pull, for its signal. */
   readonly #request: Request | undefined
-  readonly #closed: Promise<CloseReason>
   #controller!: ReadableStreamDefaultController<Uint8Array>
-  #started = false
-  #open = true
+  /** The request's signal while the sink listens to it. */
+  #signal: AbortSignal | undefined = undefined
+  #phase: Phase = Phase.Unread
 
-  constructor(
-    pump: Pump<Request | undefined>,
-    request: Request | undefined,
-    closed: Promise<CloseReason>,
-  ) {
+  constructor(pump: Pump<Request | undefined>, request: Request | undefined) {
     this.#pump = pump
     this.#request = request
-    this.#closed = closed
   }
 
   start(controller: ReadableStreamDefaultController<Uint8Array>): void {
@@ -67,29 +82,35 @@ class WebSink implements Sink, UnderlyingDefaultSource<Uint8Array> {
   }
 
   pull(): void {
-    if (!this.#started) {
-      this.#started = true
-      const signal = this.#request?.signal
-      if (signal) {
-        if (signal.aborted) {
-          this.#gone()
-          return
-        }
-        signal.addEventListener('abort', this.#gone)
-        void this.#closed.then(() => signal.removeEventListener('abort', this.#gone))
-      }
-      this.#pump.start(this)
+    if (this.#phase !== Phase.Unread) {
+      this.#pump.drained()
       return
     }
-    this.#pump.drained()
+    this.#phase = Phase.Open
+    const signal = this.#request?.signal
+    if (signal?.aborted) {
+      this.#gone()
+      return
+    }
+    this.#pump.start(this)
+    // Unless the stream ended already: then nothing would remove the listener.
+    if (signal && this.#phase === Phase.Open && !this.#pump.ended) {
+      this.#signal = signal
+      signal.addEventListener('abort', this)
+    }
   }
 
   cancel(): void {
     this.#gone()
   }
 
+  /** The request's signal aborted. */
+  handleEvent(): void {
+    this.#gone()
+  }
+
   write(chunk: string | Uint8Array, shared: boolean): boolean {
-    if (!this.#open) return false
+    if (this.#phase !== Phase.Open) return false
     // A shared event's bytes are copied: the body's reader may keep, change or transfer them.
     const bytes = typeof chunk === 'string' ? encoder.encode(chunk) : shared ? chunk.slice() : chunk
     this.#controller.enqueue(bytes)
@@ -97,20 +118,30 @@ class WebSink implements Sink, UnderlyingDefaultSource<Uint8Array> {
   }
 
   end(): void {
-    if (!this.#open) return
-    this.#open = false
+    if (this.#phase !== Phase.Open) return
+    this.#close()
     this.#controller.close()
   }
 
   destroy(): void {
-    if (!this.#open) return
-    this.#open = false
+    if (this.#phase !== Phase.Open) return
+    this.#close()
     this.#controller.error(new Error('oven-sse: stream dropped without a clean end (send timeout)'))
   }
 
-  readonly #gone = (): void => {
-    this.#open = false
+  /** The client went away. */
+  #gone(): void {
+    this.#close()
     this.#pump.disconnect()
+  }
+
+  /** Nothing more goes into the body; stops listening to the request's signal. */
+  #close(): void {
+    this.#phase = Phase.Closed
+    const signal = this.#signal
+    if (signal === undefined) return
+    this.#signal = undefined
+    signal.removeEventListener('abort', this)
   }
 }
 
@@ -241,7 +272,7 @@ export class PreparedStream {
    *   the server's (or framework's) error handling answers.
    */
   answer(): { body: ReadableStream<Uint8Array> | string | null; init: ResponseInit } {
-    const { pump, closed, options, request } = this
+    const { pump, options, request } = this
     const headers = buildHeaders(options.headers, false)
     const head = { status: options.status, headers }
     const refused = this.refused
@@ -265,7 +296,7 @@ export class PreparedStream {
       pump.close('done')
       return { body: null, init: head }
     }
-    const sink = new WebSink(pump, request, closed)
+    const sink = new WebSink(pump, request)
     return { body: new ReadableStream<Uint8Array>(sink, { highWaterMark: 0 }), init: head }
   }
 

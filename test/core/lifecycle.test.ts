@@ -9,6 +9,7 @@ import type { Server, ServerResponse } from 'node:http'
 import { afterEach, describe, expect, test, vi } from 'vitest'
 import {
   type CloseReason,
+  createChannel,
   EventSourceResponse,
   openEventSourceResponse,
   type StreamContext,
@@ -508,5 +509,57 @@ describe('content forms', () => {
       expect((await readEvents(`${server.url}/?lastEventId=7`))[0]?.data).toBe('7')
       expect((await readEvents(server.url))[0]?.data).toBe('none')
     }
+  })
+})
+
+describe("web transport: the request's signal", () => {
+  // The body's sink listens to `request.signal` from the first read until the body closes,
+  // however it closes; nothing else is left on the signal.
+  const listeners = (request: Request) => getEventListeners(request.signal, 'abort').length
+
+  test('an abort while the body is read ends the stream with "disconnect"', async () => {
+    const controller = new AbortController()
+    const request = new Request('http://x/', { signal: controller.signal })
+    const response = new EventSourceResponse(
+      async function* ({ signal }) {
+        yield 'first'
+        await sleepUnlessAborted(60_000, signal)
+      },
+      { request },
+    )
+    expect(listeners(request)).toBe(0)
+    const reader = response.body!.getReader()
+    await reader.read()
+    expect(listeners(request)).toBe(1)
+    controller.abort()
+    expect(await response.closed).toBe('disconnect')
+    expect(listeners(request)).toBe(0)
+  })
+
+  test('the listener goes when the stream ends, is cancelled or fails', async () => {
+    const request = new Request('http://x/')
+    const done = new EventSourceResponse(['x'], { request })
+    expect(await done.text()).toBe(`${OPENING_FRAME}data: x\r\n\r\n`)
+    expect(await done.closed).toBe('done')
+    expect(listeners(request)).toBe(0)
+
+    const cancelled = new EventSourceResponse(createChannel(1), { request })
+    const reader = cancelled.body!.getReader()
+    await reader.read()
+    expect(listeners(request)).toBe(1)
+    await reader.cancel()
+    expect(await cancelled.closed).toBe('disconnect')
+    expect(listeners(request)).toBe(0)
+
+    const failed = new EventSourceResponse(
+      // biome-ignore lint/correctness/useYield: fails before its first item
+      async function* () {
+        throw new Error('planned')
+      },
+      { request, onError: () => {} },
+    )
+    expect(await failed.text()).toBe(OPENING_FRAME)
+    expect(await failed.closed).toBe('error')
+    expect(listeners(request)).toBe(0)
   })
 })
