@@ -93,11 +93,15 @@ class WebSink implements Sink, UnderlyingDefaultSource<Uint8Array>, EventListene
       return
     }
     this.#pump.start(this)
-    // Unless the stream ended already: then nothing would remove the listener.
-    if (signal && this.#phase === Phase.Open && !this.#pump.ended) {
-      this.#signal = signal
-      signal.addEventListener('abort', this)
+    // Listens from here on, unless the stream ended meanwhile (nothing would remove the
+    // listener), or the request aborted while the pump started (user code ran).
+    if (!signal || this.#phase !== Phase.Open || this.#pump.ended) return
+    if (signal.aborted) {
+      this.#gone()
+      return
     }
+    this.#signal = signal
+    signal.addEventListener('abort', this)
   }
 
   cancel(): void {

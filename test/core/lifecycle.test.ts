@@ -536,6 +536,19 @@ describe("web transport: the request's signal", () => {
     expect(listeners(request)).toBe(0)
   })
 
+  test('an abort while the first read starts the stream (user code runs) ends it too', async () => {
+    const controller = new AbortController()
+    const request = new Request('http://x/', { signal: controller.signal })
+    // The content is open already, so the first read runs the dataSender at once.
+    const response = await openEventSourceResponse(() => createChannel(1), {
+      request,
+      dataSender: () => controller.abort(),
+    })
+    void response.body!.getReader().read()
+    expect(await response.closed).toBe('disconnect')
+    expect(listeners(request)).toBe(0)
+  })
+
   test('the listener goes when the stream ends, is cancelled or fails', async () => {
     const request = new Request('http://x/')
     const done = new EventSourceResponse(['x'], { request })
