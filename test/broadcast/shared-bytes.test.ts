@@ -6,23 +6,17 @@
  */
 
 import { afterEach, expect, test } from 'vitest'
-import { Broadcaster, EventSourceResponse, ServerSentEvent } from '../../src/index.ts'
+import { EventSourceResponse, ServerSentEvent } from '../../src/index.ts'
 import { sendEventStream } from '../../src/node.ts'
 import { readEvents } from '../../src/testing.ts'
+import { closeHubs, newHub } from '../helpers/hubs.ts'
 import { closeAllServers, nodeServer, webServer } from '../helpers/servers.ts'
 import { waitFor } from '../helpers/wait.ts'
 
-const hubs: Broadcaster[] = []
 afterEach(async () => {
-  await Promise.all(hubs.splice(0).map((hub) => hub.close()))
+  await closeHubs()
   await closeAllServers()
 })
-
-function newHub(): Broadcaster {
-  const hub = new Broadcaster()
-  hubs.push(hub)
-  return hub
-}
 
 const utf8 = new TextEncoder()
 const strict = new TextDecoder('utf-8', { fatal: true })

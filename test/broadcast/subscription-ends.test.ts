@@ -6,28 +6,17 @@
  */
 
 import { afterEach, expect, test } from 'vitest'
-import {
-  Broadcaster,
-  type CloseReason,
-  defaultRegistry,
-  type StreamContext,
-} from '../../src/index.ts'
+import { type CloseReason, defaultRegistry, type StreamContext } from '../../src/index.ts'
 import { sendEventStream } from '../../src/node.ts'
+import { closeHubs, newHub } from '../helpers/hubs.ts'
 import { closeAllServers, nodeServer } from '../helpers/servers.ts'
 import { follow } from '../helpers/streams.ts'
 import { waitFor } from '../helpers/wait.ts'
 
-const hubs: Broadcaster[] = []
 afterEach(async () => {
-  await Promise.all(hubs.splice(0).map((hub) => hub.close()))
+  await closeHubs()
   await closeAllServers()
 })
-
-function newHub(): Broadcaster {
-  const hub = new Broadcaster()
-  hubs.push(hub)
-  return hub
-}
 
 /** Counts reads of `ctx.signal` (still returning the real one). */
 function countSignalReads(ctx: StreamContext<unknown>): { reads: number } {
