@@ -426,9 +426,13 @@ export class Broadcaster<C extends AnyContract | undefined = undefined, Req = un
     try {
       // A broker that delivers here during the call (the in-process one) hands the fan-out this
       // payload: it then takes the event's checked fields instead of parsing the payload back.
+      let publishing: Promise<Position>
       fanout.publishing(payload, event)
-      const publishing = this.#broker.publish(topic, payload, this.#history, this.#historyTtl)
-      fanout.publishing(undefined, undefined)
+      try {
+        publishing = this.#broker.publish(topic, payload, this.#history, this.#historyTtl)
+      } finally {
+        fanout.publishing(undefined, undefined)
+      }
       position = await publishing
     } catch (error) {
       if (publishedAt !== undefined) fanout.pending.forget(payload, publishedAt)

@@ -353,7 +353,7 @@ export class Subscription
       }
       if (this.#state !== State.Setup) return
       // Synchronous from here: nothing can be held between this drain and going live.
-      const held = this.#held ?? NO_PATTERNS
+      const held = this.#held ?? []
       this.#held = undefined
       this.#state = State.Live
       for (const item of held) {
