@@ -1,13 +1,14 @@
 /**
  * A throwaway redis-server for tests: a free port, no persistence, started and stopped (and
- * restarted, for outage tests) as a child process. Never touches a system Redis on 6379.
+ * restarted, for outage tests) as a child process (`server-process.ts`). Never touches a system
+ * Redis on 6379.
  */
 
-import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { type ServerCommand, ServerProcess } from './server-process.ts'
 
 /** A redis-server child process. */
 export interface RedisServer {
@@ -32,42 +33,24 @@ export interface RedisServer {
   close(): Promise<void>
 }
 
-function launch(port: number, dir: string | undefined, extra: string[]): Promise<ChildProcess> {
+/** The command line of a redis-server on `port`; with a directory, persistent. */
+function redisCommand(port: number, dir: string | undefined, extra: string[]): ServerCommand {
   // With a directory: an append-only file synced on every write, so a kill loses nothing.
   const persistence = dir
     ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir]
     : ['--appendonly', 'no']
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, ...extra],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    )
-    let output = ''
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error(`redis-server did not start in 10 s:\n${output}`))
-    }, 10_000)
-    child.once('error', (error) => {
-      clearTimeout(timer)
-      reject(new Error(`Cannot run redis-server (is it installed?): ${error.message}`))
-    })
-    child.once('exit', (code) => {
-      clearTimeout(timer)
-      reject(new Error(`redis-server exited with ${code}:\n${output}`))
-    })
-    child.stdout?.on('data', (chunk: Buffer) => {
-      output += chunk.toString()
-      if (output.includes('Ready to accept connections')) {
-        clearTimeout(timer)
-        child.removeAllListeners('exit')
-        resolve(child)
-      }
-    })
-    child.stderr?.on('data', (chunk: Buffer) => {
-      output += chunk.toString()
-    })
-  })
+  return {
+    program: 'redis-server',
+    args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, ...extra],
+    ready: 'Ready to accept connections',
+  }
+}
+
+/** A redis-server child process; see {@link RedisServer}. */
+class RedisProcess extends ServerProcess implements RedisServer {
+  freeze(): void {
+    this.signal('SIGSTOP', 'freeze')
+  }
 }
 
 // Redis ports come from below the kernel's ephemeral range (32768-60999 on Linux): a port
@@ -134,44 +117,8 @@ export async function startRedis(
     await releasePort()
     if (dir) await rm(dir, { recursive: true, force: true })
   }
-  let child: ChildProcess | undefined
-  try {
-    child = await launch(port, dir, extra)
-  } catch (error) {
-    await release()
-    throw error
-  }
-  const stop = async () => {
-    const running = child
-    child = undefined
-    if (!running || running.exitCode !== null) return
-    await new Promise<void>((resolve) => {
-      running.once('exit', () => resolve())
-      running.kill('SIGKILL')
-    })
-  }
-  return {
-    port,
-    url: `redis://127.0.0.1:${port}`,
-    get running() {
-      return child !== undefined
-    },
-    get pid() {
-      return child?.pid
-    },
-    async start() {
-      if (!child) child = await launch(port, dir, extra)
-    },
-    stop,
-    freeze() {
-      if (!child?.kill('SIGSTOP')) throw new Error('freeze: redis-server is not running')
-    },
-    thaw() {
-      if (!child?.kill('SIGCONT')) throw new Error('thaw: redis-server is not running')
-    },
-    async close() {
-      await stop()
-      await release()
-    },
-  }
+  const command = redisCommand(port, dir, extra)
+  return ServerProcess.started(
+    new RedisProcess(port, `redis://127.0.0.1:${port}`, command, release),
+  )
 }
